@@ -1,0 +1,275 @@
+"""LAMOST low-resolution spectra (FITS, both layouts) and the LRS stellar catalogue (CSV).
+
+Layout A (DR1-DR8): a primary image of shape (rows, N) holding flux, inverse variance,
+wavelength, and-mask and or-mask. Layout B (DR9 on): an empty primary HDU and a one-row binary
+table ``COADD`` whose columns are vectors of N values. The two are told apart by their HDU
+structure, never by the ``DATA_V`` keyword.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from astropy.io import fits
+
+from spt.io.files import write_bytes, write_csv
+
+PathLike = str | os.PathLike[str]
+Layout = Literal["A", "B"]
+
+#: Header keywords carried over between files, in LAMOST's order.
+HEADER_KEYS = (
+    "OBSID", "DESIG", "RA", "DEC", "DATA_V", "LMJD", "MJD", "PLANID", "SPID", "FIBERID",
+    "CLASS", "SUBCLASS", "Z", "Z_ERR", "SNRU", "SNRG", "SNRR", "SNRI", "SNRZ",
+)  # fmt: skip
+#: DR1 spells the S/N keys differently.
+_DR1_SNR = {"SN_U": "SNRU", "SN_G": "SNRG", "SN_R": "SNRR", "SN_I": "SNRI", "SN_Z": "SNRZ"}
+_ROW_NAMES = ("flux", "ivar", "wavelength", "andmask", "ormask")
+_COADD_COLUMNS = ("FLUX", "IVAR", "WAVELENGTH", "ANDMASK", "ORMASK", "NORMALIZATION")
+
+
+class LamostFormatError(ValueError):
+    """A file is not a readable LAMOST low-resolution spectrum; the message names file and fault."""
+
+
+@dataclass
+class LamostSpectrum:
+    """One LAMOST LRS spectrum: vacuum wavelengths in Angstrom, flux and inverse variance."""
+
+    obsid: int | None
+    wavelength: np.ndarray
+    flux: np.ndarray
+    ivar: np.ndarray
+    andmask: np.ndarray
+    ormask: np.ndarray
+    header: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.flux.shape
+        for name in ("wavelength", "ivar", "andmask", "ormask"):
+            if getattr(self, name).shape != n:
+                raise ValueError(f"{name} has shape {getattr(self, name).shape}, flux has {n}")
+
+    @property
+    def n_pixels(self) -> int:
+        return int(self.flux.shape[0])
+
+    @property
+    def good(self) -> np.ndarray:
+        """Pixels that LAMOST considers usable: positive inverse variance and a clean and-mask."""
+        return (self.ivar > 0) & (self.andmask == 0) & np.isfinite(self.flux)
+
+
+def spectrum_path(spectra_dir: PathLike, obsid: int) -> Path:
+    """Where the pipeline keeps the spectrum of ``obsid`` (same for every source)."""
+    return Path(spectra_dir) / f"{int(obsid)}.fits.gz"
+
+
+def loglinear_wavelength(coeff0: float, coeff1: float, n: int) -> np.ndarray:
+    """LAMOST's wavelength solution, lambda_i = 10**(COEFF0 + COEFF1 * i), in Angstrom."""
+    return 10.0 ** (coeff0 + coeff1 * np.arange(n, dtype=np.float64))
+
+
+def _header_dict(header: fits.Header) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key in HEADER_KEYS:
+        if key in header:
+            out[key] = header[key]
+    for old, new in _DR1_SNR.items():
+        if old in header and new not in out:
+            out[new] = header[old]
+    for key in ("COEFF0", "COEFF1"):
+        if key in header:
+            out[key] = float(header[key])
+    return out
+
+
+def _obsid(header: dict[str, object]) -> int | None:
+    value = header.get("OBSID")
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _read_layout_a(hdu: fits.PrimaryHDU, where: str) -> dict[str, np.ndarray]:
+    data = hdu.data
+    if data.ndim != 2 or data.shape[0] < 3:
+        raise LamostFormatError(
+            f"{where}: primary image has shape {data.shape}; a LAMOST LRS spectrum has "
+            "(5, N) rows flux, ivar, wavelength, andmask, ormask"
+        )
+    names = list(_ROW_NAMES)
+    exten0 = hdu.header.get("EXTEN0")
+    if exten0:  # e.g. 'Flux, Inverse, Wavelength, Andmask, Ormask'
+        aliases = {"flux": "flux", "inverse": "ivar", "wavelength": "wavelength",
+                   "andmask": "andmask", "ormask": "ormask"}  # fmt: skip
+        parsed = [aliases.get(p.strip().lower().split()[0], p.strip().lower())
+                  for p in str(exten0).split(",") if p.strip()]  # fmt: skip
+        if len(parsed) == data.shape[0]:
+            names = parsed
+    rows = {name: np.asarray(data[i]) for i, name in enumerate(names[: data.shape[0]])}
+    if "flux" not in rows or "ivar" not in rows:
+        raise LamostFormatError(f"{where}: EXTEN0={exten0!r} names no flux and inverse variance")
+    return rows
+
+
+def _read_layout_b(hdul: fits.HDUList, where: str) -> dict[str, np.ndarray]:
+    table = hdul["COADD"]
+    if not isinstance(table, fits.BinTableHDU):
+        raise LamostFormatError(f"{where}: COADD extension is not a binary table")
+    names = [c.upper() for c in table.columns.names]
+    missing = [c for c in ("FLUX", "IVAR") if c not in names]
+    if missing:
+        raise LamostFormatError(f"{where}: COADD table lacks column(s) {missing}")
+    if len(table.data) != 1:
+        raise LamostFormatError(f"{where}: COADD table has {len(table.data)} rows, expected 1")
+    row = table.data[0]
+    return {c.lower(): np.asarray(row[c]) for c in names if c in _COADD_COLUMNS}
+
+
+def read_spectrum(path: PathLike) -> LamostSpectrum:
+    """Read a LAMOST LRS spectrum in either layout; raise LamostFormatError naming the fault."""
+    where = str(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", category=UserWarning)
+            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
+                names = [h.name.upper() for h in hdul]
+                if "COADD_B" in names or "COADD_R" in names:
+                    raise LamostFormatError(
+                        f"{where}: this is a LAMOST medium-resolution file (COADD_B/COADD_R); "
+                        "only low-resolution spectra are supported"
+                    )
+                primary = hdul[0]
+                header = _header_dict(primary.header)
+                if primary.data is not None and primary.data.size > 0:
+                    rows = _read_layout_a(primary, where)
+                elif "COADD" in names:
+                    rows = _read_layout_b(hdul, where)
+                else:
+                    raise LamostFormatError(
+                        f"{where}: neither a (5, N) primary image (DR1-DR8) nor a COADD table "
+                        f"(DR9 on); HDUs are {names}"
+                    )
+    except LamostFormatError:
+        raise
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, ValueError, TypeError, KeyError, UserWarning) as exc:
+        raise LamostFormatError(f"{where}: truncated or corrupt FITS file ({exc})") from exc
+
+    flux = rows["flux"].astype(np.float32)
+    n = flux.shape[0]
+    if flux.ndim != 1 or n < 10:
+        raise LamostFormatError(f"{where}: flux has shape {rows['flux'].shape}, not a 1-D spectrum")
+    for name, values in rows.items():
+        if values.shape != (n,):
+            raise LamostFormatError(f"{where}: {name} has shape {values.shape}, flux has ({n},)")
+    if "COEFF0" in header and "COEFF1" in header:
+        wavelength = loglinear_wavelength(header["COEFF0"], header["COEFF1"], n)  # type: ignore[arg-type]
+    elif "wavelength" in rows:
+        wavelength = rows["wavelength"].astype(np.float64)
+    else:
+        raise LamostFormatError(f"{where}: no wavelength row and no COEFF0/COEFF1 keywords")
+    zeros = np.zeros(n, dtype=np.int32)
+    return LamostSpectrum(
+        obsid=_obsid(header),
+        wavelength=wavelength,
+        flux=flux,
+        ivar=rows["ivar"].astype(np.float32),
+        andmask=rows.get("andmask", zeros).astype(np.int32),
+        ormask=rows.get("ormask", zeros).astype(np.int32),
+        header=header,
+    )
+
+
+def _primary_header(spec: LamostSpectrum, layout: Layout) -> fits.Header:
+    header = fits.Header()
+    for key in HEADER_KEYS:
+        if key in spec.header:
+            header[key] = spec.header[key]
+    if spec.obsid is not None:
+        header["OBSID"] = spec.obsid
+    header["NAXIS1"] = spec.n_pixels
+    header["NAXIS2"] = 5
+    coeff0 = float(np.log10(spec.wavelength[0]))
+    coeff1 = float(np.log10(spec.wavelength[-1] / spec.wavelength[0]) / max(spec.n_pixels - 1, 1))
+    header["COEFF0"] = (round(coeff0, 6), "Central wavelength (log10) of first pixel")
+    header["COEFF1"] = (round(coeff1, 8), "Log10 dispersion per pixel")
+    header["VACUUM"] = (True, "Wavelengths are in vacuum")
+    if layout == "A":
+        header["EXTEN0"] = "Flux, Inverse, Wavelength, Andmask, Ormask"
+    return header
+
+
+def spectrum_to_bytes(spec: LamostSpectrum, layout: Layout = "B") -> bytes:
+    """Serialise a spectrum as a LAMOST LRS FITS file of layout A (DR1-DR8) or B (DR9 on)."""
+    header = _primary_header(spec, layout)
+    f32 = np.float32
+    if layout == "A":
+        cube = np.vstack([spec.flux, spec.ivar, spec.wavelength, spec.andmask, spec.ormask])
+        hdul = fits.HDUList([fits.PrimaryHDU(cube.astype(f32), header=header)])
+    elif layout == "B":
+        n = spec.n_pixels
+        norm = np.ones(n, dtype=f32)
+        arrays = (spec.flux, spec.ivar, spec.wavelength, spec.andmask, spec.ormask, norm)
+        cols = [fits.Column(name=name, format=f"{n}E", array=np.asarray(a, dtype=f32)[None, :])
+                for name, a in zip(_COADD_COLUMNS, arrays, strict=True)]  # fmt: skip
+        table = fits.BinTableHDU.from_columns(cols, name="COADD")
+        # Layout B keeps NAXIS1 in an empty primary header; astropy rewrites NAXIS* itself.
+        primary = fits.PrimaryHDU(header=header)
+        hdul = fits.HDUList([primary, table])
+    else:
+        raise ValueError(f"layout must be 'A' or 'B', not {layout!r}")
+    buffer = io.BytesIO()
+    hdul.writeto(buffer, output_verify="silentfix")
+    return buffer.getvalue()
+
+
+def write_spectrum(path: PathLike, spec: LamostSpectrum, layout: Layout = "B") -> None:
+    """Write a spectrum atomically; ``.gz`` paths are gzip-compressed reproducibly."""
+    write_bytes(path, spectrum_to_bytes(spec, layout))
+
+
+# --------------------------------------------------------------------------- catalogue
+#: Columns every LRS catalogue has after read_catalog (LAMOST's own lower-case names).
+CATALOG_COLUMNS = ("obsid", "designation", "ra", "dec", "snrg", "snrr", "snri")
+
+
+def read_catalog(path: PathLike) -> pd.DataFrame:
+    """Read a LAMOST LRS catalogue CSV into LAMOST's own column names.
+
+    Accepts a UTF-8 byte-order mark, the ``combined_`` prefix of the DR8 "combined" catalogue,
+    pandas-style duplicated columns (``snru.1``) and ``ra_obs``/``dec_obs`` where ``ra``/``dec``
+    are missing. Rows are de-duplicated on obsid (LAMOST re-releases plates in every DR).
+    """
+    frame = pd.read_csv(path, encoding="utf-8-sig", low_memory=False)
+    rename = {}
+    for col in frame.columns:
+        name = col.strip().lower()
+        if name.startswith("combined_"):
+            name = name[len("combined_") :]
+        rename[col] = name
+    frame = frame.rename(columns=rename)
+    frame = frame.loc[:, [c for c in frame.columns if not c.endswith(".1")]]
+    for coord in ("ra", "dec"):
+        if coord not in frame.columns and f"{coord}_obs" in frame.columns:
+            frame[coord] = frame[f"{coord}_obs"]
+    missing = [c for c in ("obsid", "ra", "dec") if c not in frame.columns]
+    if missing:
+        raise LamostFormatError(f"{path}: catalogue lacks column(s) {missing}")
+    frame["obsid"] = frame["obsid"].astype(np.int64)
+    return frame.drop_duplicates("obsid", keep="first").reset_index(drop=True)
+
+
+def write_catalog(frame: pd.DataFrame, path: PathLike) -> None:
+    """Write an LRS catalogue CSV (LAMOST's column names) atomically."""
+    missing = [c for c in CATALOG_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"catalogue lacks column(s) {missing}")
+    write_csv(frame, path)
