@@ -1,0 +1,32 @@
+# The SPT pipeline: red-giant ages and masses from LAMOST spectra (Zhang et al. 2024).
+# Run:   snakemake --cores all            (mock survey, config/config.yaml)
+#        snakemake --cores all --configfile config/paper.yaml   (real LAMOST DR9, network)
+from snakemake.utils import min_version, validate
+
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+# Target rules: `snakemake <target>` builds one stage's products.
+DATA = ["results/data/matched.csv", "results/data/crossmatch_summary.csv"]
+
+
+rule all:
+    default_target: True
+    input:
+        DATA,
+
+
+rule data:
+    input:
+        DATA,

@@ -1,0 +1,300 @@
+"""LAMOST DR9 low-resolution archive: spectrum URLs, catalogue rows near given stars, spectra.
+
+URL scheme of the LAMOST data-release sites (``https://www.lamost.org/dr9/v2.0/`` for DR9 v2.0,
+the same layout for DR8, DR10 and DR11 v2.0; DR4-DR7 used ``http://drN.lamost.org/``):
+
+- spectrum FITS by obsid: ``{base_url}/{release}/spectrum/fits/{obsid}``
+- IVOA Simple Cone Search over the LRS general catalogue:
+  ``{base_url}/{release}/voservice/conesearch?ra=<deg>&dec=<deg>&sr=<deg>`` (a VOTable).
+- an archive token, when the site asks for one, goes in the query string: ``?token=...``.
+
+Both templates are parameters, so a change on LAMOST's side (its newer ``/openapi/`` routes,
+for instance) is a configuration change. The cone search takes one position per request, so
+the catalogue query runs one request per star through ``spt.fetch.download_many`` (bounded
+pool, retries, token handling) and caches every response: a rerun asks only for the cones that
+failed. Column names come back in LAMOST's own lower case; DR4-DR9 cone searches prefix them
+(``catalogue_obsid``), which is stripped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import requests
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.io import votable
+from astropy.io.votable.exceptions import VOWarning
+
+from spt.fetch import DownloadJob, DownloadReport, download_many, write_failures
+from spt.io.lamost import (
+    CATALOG_COLUMNS,
+    LamostFormatError,
+    read_spectrum,
+    spectrum_path,
+    write_catalog,
+)
+
+PathLike = str | os.PathLike[str]
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://www.lamost.org"
+DEFAULT_RELEASE = "dr9/v2.0"
+SPECTRUM_TEMPLATE = "{base_url}/{release}/spectrum/fits/{obsid}"
+CONE_TEMPLATE = "{base_url}/{release}/voservice/conesearch"
+#: The columns lamost_catalog.csv promises (LAMOST's names); others are kept after these.
+LAMOST_CATALOG_COLUMNS = (
+    "obsid", "designation", "ra", "dec", "snru", "snrg", "snrr", "snri", "snrz",
+    "teff", "teff_err", "logg", "logg_err", "feh", "feh_err", "rv", "rv_err",
+    "class", "subclass", "lmjd", "planid", "spid", "fiberid",
+)  # fmt: skip
+#: Prefixes LAMOST puts before column names in some services and releases.
+_PREFIXES = ("catalogue_", "combined_")
+
+
+class ArchiveError(RuntimeError):
+    """The archive could not deliver what the pipeline needs; the message says what and where."""
+
+
+def _root(base_url: str, release: str) -> tuple[str, str]:
+    return base_url.rstrip("/"), release.strip("/")
+
+
+def spectrum_url(
+    base_url: str, release: str, obsid: int | str, template: str = SPECTRUM_TEMPLATE
+) -> str:
+    """URL of the LRS spectrum FITS of ``obsid`` (no token: that is added at request time)."""
+    base, rel = _root(base_url, release)
+    return template.format(base_url=base, release=rel, obsid=int(obsid))
+
+
+def cone_search_url(
+    base_url: str,
+    release: str,
+    ra: float,
+    dec: float,
+    radius_arcsec: float,
+    template: str = CONE_TEMPLATE,
+) -> str:
+    """URL of a Simple Cone Search around (ra, dec) in degrees; SCS takes ``sr`` in degrees."""
+    base, rel = _root(base_url, release)
+    params = {"ra": f"{ra:.8f}", "dec": f"{dec:.8f}", "sr": f"{radius_arcsec / 3600.0:.8f}"}
+    url = template.format(base_url=base, release=rel)
+    return str(requests.Request("GET", url, params=params).prepare().url)
+
+
+# --------------------------------------------------------------------------- catalogue
+def _parse_votable(path: Path) -> pd.DataFrame:
+    """First table of a cone-search VOTable as a frame; raise ArchiveError on an error reply."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VOWarning)
+            vot = votable.parse(str(path), verify="ignore")
+    except Exception as exc:
+        raise ArchiveError(f"{path}: not a VOTable ({type(exc).__name__}: {exc})") from None
+    infos = list(vot.infos) + [i for r in vot.resources for i in r.infos]
+    for info in infos:
+        if info.name == "QUERY_STATUS" and str(info.value).upper() == "ERROR":
+            raise ArchiveError(f"{path}: cone search error: {(info.content or '').strip()}")
+    tables = list(vot.iter_tables())
+    if not tables:
+        raise ArchiveError(f"{path}: VOTable holds no TABLE")
+    frame = tables[0].to_table(use_names_over_ids=True).to_pandas()
+    return normalise_columns(frame, where=str(path))
+
+
+def normalise_columns(frame: pd.DataFrame, where: str = "catalogue") -> pd.DataFrame:
+    """LAMOST's lower-case names: strip service prefixes, fall back to ra_obs/dec_obs."""
+    rename = {}
+    for col in frame.columns:
+        name = str(col).strip().lower()
+        for prefix in _PREFIXES:
+            if name.startswith(prefix):
+                name = name[len(prefix) :]
+        rename[col] = name
+    frame = frame.rename(columns=rename)
+    frame = frame.loc[:, ~frame.columns.duplicated()]
+    for coord in ("ra", "dec"):
+        if coord not in frame.columns and f"{coord}_obs" in frame.columns:
+            frame[coord] = frame[f"{coord}_obs"]
+    for col in frame.columns:
+        if frame[col].dtype == object:  # VOTable char columns may arrive as bytes
+            frame[col] = frame[col].map(lambda v: v.decode() if isinstance(v, bytes) else v)
+    missing = [c for c in ("obsid", "ra", "dec") if c not in frame.columns]
+    if missing:
+        raise ArchiveError(f"{where}: cone-search table lacks column(s) {missing}")
+    return frame
+
+
+def _validate_cone(path: Path, key: str) -> None:
+    _parse_votable(path)
+
+
+def _within(frame: pd.DataFrame, ra: float, dec: float, radius_arcsec: float) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    centre = SkyCoord(ra * u.deg, dec * u.deg)
+    rows = SkyCoord(frame["ra"].to_numpy(float) * u.deg, frame["dec"].to_numpy(float) * u.deg)
+    return frame[centre.separation(rows).arcsec <= radius_arcsec * (1 + 1e-9)]
+
+
+def query_catalog_near(
+    positions: pd.DataFrame,
+    radius_arcsec: float,
+    base_url: str = DEFAULT_BASE_URL,
+    release: str = DEFAULT_RELEASE,
+    *,
+    cache_dir: PathLike,
+    output: PathLike | None = None,
+    id_col: str = "KIC",
+    ra_col: str = "RAJ2000",
+    dec_col: str = "DEJ2000",
+    workers: int = 4,
+    retries: int = 3,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+    token_env: str | None = None,
+    failures_path: PathLike | None = None,
+    progress: bool = True,
+    template: str = CONE_TEMPLATE,
+) -> pd.DataFrame:
+    """LRS catalogue rows within ``radius_arcsec`` of each position, one row per obsid.
+
+    One cone search per star, cached as ``<cache_dir>/<id>.xml``; rows outside the radius are
+    dropped again here (services differ in ``sr`` units). Raises ArchiveError if any cone
+    failed (the failure list goes to ``failures_path``): a partial catalogue would silently
+    lose stars. Written with ``write_catalog`` to ``output`` when given.
+    """
+    missing = [c for c in (id_col, ra_col, dec_col) if c not in positions.columns]
+    if missing:
+        raise ValueError(f"positions lack column(s) {missing}; have {list(positions.columns)}")
+    if radius_arcsec <= 0:
+        raise ValueError(f"radius_arcsec must be positive, got {radius_arcsec}")
+    stars = positions[[id_col, ra_col, dec_col]].dropna().drop_duplicates(id_col)
+    cache = Path(cache_dir)
+    jobs = [
+        DownloadJob(
+            str(sid),
+            cone_search_url(base_url, release, float(ra), float(dec), radius_arcsec, template),
+            cache / f"{sid}.xml",
+        )
+        for sid, ra, dec in stars.itertuples(index=False)
+    ]
+    report = download_many(
+        jobs,
+        cache,
+        workers=workers,
+        retries=retries,
+        backoff=backoff,
+        timeout=timeout,
+        token_env=token_env,
+        validate=_validate_cone,
+        progress=progress,
+    )
+    if failures_path is not None:
+        write_failures(report, failures_path)
+    if report.failed:
+        first = report.failed[0]
+        raise ArchiveError(
+            f"{len(report.failed)} of {len(jobs)} cone searches failed (first: {first.key} "
+            f"{first.url}: {first.reason}); rerun to retry only those"
+        )
+    frames = []
+    for (_, ra, dec), job in zip(stars.itertuples(index=False), jobs, strict=True):
+        frames.append(_within(_parse_votable(job.dest), float(ra), float(dec), radius_arcsec))
+    frame = _assemble(frames)
+    log.info(
+        "%d catalogue rows (%d obsids) near %d stars",
+        len(frame),
+        frame["obsid"].nunique(),
+        len(stars),
+    )
+    if output is not None:
+        write_catalog(frame, output)
+    return frame
+
+
+def _assemble(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate cone results into the lamost_catalog.csv layout, one row per obsid."""
+    frames = [f for f in frames if not f.empty]
+    if frames:
+        frame = pd.concat(frames, ignore_index=True)
+    else:
+        frame = pd.DataFrame(columns=list(LAMOST_CATALOG_COLUMNS))
+    absent_required = [c for c in CATALOG_COLUMNS if c not in frame.columns]
+    if absent_required:
+        raise ArchiveError(f"cone-search results lack required column(s) {absent_required}")
+    absent = [c for c in LAMOST_CATALOG_COLUMNS if c not in frame.columns]
+    if absent:
+        log.warning("cone-search results lack %s; written as empty columns", absent)
+        for col in absent:
+            frame[col] = np.nan
+    frame["obsid"] = pd.to_numeric(frame["obsid"], errors="raise").astype(np.int64)
+    frame = frame.drop_duplicates("obsid").sort_values("obsid", ignore_index=True)
+    extra = [c for c in frame.columns if c not in LAMOST_CATALOG_COLUMNS]
+    return frame[list(LAMOST_CATALOG_COLUMNS) + extra]
+
+
+# --------------------------------------------------------------------------- spectra
+def validate_spectrum(path: Path, key: str) -> None:
+    """Accept only a readable LRS spectrum whose OBSID header is the requested obsid."""
+    spec = read_spectrum(path)
+    if spec.obsid != int(key):
+        raise LamostFormatError(f"{path}: header OBSID is {spec.obsid}, requested {key}")
+
+
+def download_spectra(
+    obsids: Iterable[int],
+    cache_dir: PathLike,
+    base_url: str = DEFAULT_BASE_URL,
+    release: str = DEFAULT_RELEASE,
+    *,
+    workers: int = 4,
+    retries: int = 3,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+    token_env: str | None = None,
+    failures_path: PathLike | None = None,
+    max_failed_fraction: float = 0.0,
+    progress: bool = True,
+    template: str = SPECTRUM_TEMPLATE,
+) -> DownloadReport:
+    """Fetch ``<cache_dir>/<obsid>.fits.gz`` for every obsid, each checked with read_spectrum.
+
+    Writes the failure list to ``failures_path`` (header only when none failed) and raises
+    ArchiveError when more than ``max_failed_fraction`` of the obsids failed.
+    """
+    unique = sorted({int(o) for o in obsids})
+    jobs = [
+        DownloadJob(
+            str(o), spectrum_url(base_url, release, o, template), spectrum_path(cache_dir, o)
+        )
+        for o in unique
+    ]
+    report = download_many(
+        jobs,
+        cache_dir,
+        workers=workers,
+        retries=retries,
+        backoff=backoff,
+        timeout=timeout,
+        token_env=token_env,
+        validate=validate_spectrum,
+        progress=progress,
+    )
+    if failures_path is not None:
+        write_failures(report, failures_path)
+    n_failed = len(report.failed)
+    if unique and n_failed / len(unique) > max_failed_fraction:
+        raise ArchiveError(
+            f"{n_failed} of {len(unique)} spectra failed, more than the allowed "
+            f"{max_failed_fraction:.1%}"
+            + (f"; see {failures_path}" if failures_path is not None else "")
+        )
+    return report

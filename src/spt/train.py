@@ -1,0 +1,482 @@
+"""Training (seeded, resumable, early-stopped), model files and Monte-Carlo-dropout prediction.
+
+Pure functions on arrays plus paths for the files they own, so a thin Snakemake script can call
+``train_model`` → ``save_model`` and ``load_model`` → ``predict_mc``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from numpy.typing import NDArray
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from spt.io.files import atomic_path
+from spt.model.loss import make_loss
+from spt.model.spt import SpectralTransformer
+
+CHECKPOINT_FORMAT = "spt-checkpoint/1"
+MODEL_FORMAT = "spt-model/1"
+DEFAULT_MC_PASSES = 50
+DEFAULT_PREDICT_BATCH = 64  # spectra per MC forward pass (× T sequences); tuned in bench_model
+HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
+# TrainConfig fields that do not change the trained weights, so a checkpoint made with other
+# values may be resumed
+_NOT_FINGERPRINTED = ("device", "num_threads", "mc_passes")
+
+
+@dataclass
+class TrainConfig:
+    """Training settings; every value is ours (the paper states none).
+
+    AdamW (decoupled weight decay, the standard transformer optimiser) with a per-epoch cosine
+    decay to lr/100 ("cosine") or ReduceLROnPlateau on the validation loss ("plateau"); early
+    stopping after ``patience`` epochs without a better validation loss; gradient-norm clipping.
+    ``model`` holds SpectralTransformer keyword arguments (n_features comes from the data).
+    ``mc_passes`` is T for MC dropout; ``num_threads`` 0 leaves torch's thread count alone.
+    """
+
+    epochs: int = 150
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    patience: int = 20
+    seed: int = 0
+    device: str = "auto"
+    loss: str = "mahalanobis"
+    model: dict[str, Any] = field(default_factory=dict)
+    mc_passes: int = DEFAULT_MC_PASSES
+    num_threads: int = 0
+    scheduler: str = "cosine"
+    grad_clip: float | None = 1.0
+    eval_batch_size: int = 1024
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> TrainConfig:
+        """A seconds-long setting for tests: 2 epochs of the tiny model on the CPU."""
+        tiny_model = {"d_model": 16, "n_tokens": 4, "n_layers": 1, "n_heads": 2, "d_head": 8}
+        base: dict[str, Any] = {
+            "epochs": 2,
+            "batch_size": 32,
+            "lr": 3e-3,
+            "patience": 5,
+            "device": "cpu",
+            "model": tiny_model | {"ffn_dim": 32},
+            "mc_passes": 8,
+            "num_threads": 1,
+        }
+        return cls(**(base | overrides))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a mapping (e.g. the YAML config); unknown keys raise."""
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown TrainConfig keys: {sorted(unknown)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (JSON/YAML/torch.save safe)."""
+        return dataclasses.asdict(self)
+
+
+def pick_device(requested: str | torch.device = "auto") -> torch.device:
+    """Device for ``requested``: "auto" is CUDA when available, else CPU; absent CUDA raises."""
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if requested == "auto" else requested
+    )
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device {requested!r} requested but CUDA is not available "
+            f"(torch {torch.__version__}); use device 'cpu' or 'auto'"
+        )
+    return device
+
+
+def _as_float32(name: str, a: np.ndarray, ndim: int = 2) -> np.ndarray:
+    """Validate an input array (shape, finiteness) and return it as contiguous float32."""
+    out = np.ascontiguousarray(a, dtype=np.float32)
+    if out.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {out.shape}")
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return out
+
+
+def _fingerprint(cfg: TrainConfig, arrays: list[np.ndarray]) -> str:
+    """Hash of everything that determines the trained weights: config and data."""
+    digest = hashlib.sha256()
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_FINGERPRINTED}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for a in arrays:
+        digest.update(str(a.shape).encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _reproducible(device: torch.device, num_threads: int) -> Iterator[None]:
+    """Fork the torch RNGs, set threads and (on CPU) deterministic algorithms.
+
+    Everything is restored on exit so training does not leak global state into the caller.
+    Training draws all its randomness from torch (no numpy RNG is used, so none is seeded).
+    """
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    try:
+        if num_threads > 0:
+            torch.set_num_threads(num_threads)
+        if device.type == "cpu":
+            torch.use_deterministic_algorithms(True)
+        with torch.random.fork_rng(devices=cuda):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _rng_state(device: torch.device, shuffle: torch.Generator) -> dict[str, Any]:
+    """All RNG states training consumes, as tensors and plain values (weights_only-loadable)."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device, shuffle: torch.Generator) -> None:
+    """Inverse of ``_rng_state``."""
+    torch.set_rng_state(state["torch"].cpu())
+    shuffle.set_state(state["shuffle"].cpu())
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+def _make_scheduler(
+    cfg: TrainConfig, optimizer: torch.optim.Optimizer
+) -> torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau:
+    """Per-epoch learning-rate schedule named by ``cfg.scheduler``."""
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=cfg.epochs, eta_min=cfg.lr / 100
+        )
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(1, cfg.patience // 4)
+        )
+    raise ValueError(f"unknown scheduler {cfg.scheduler!r}; choose 'cosine' or 'plateau'")
+
+
+def _cpu_state(module: nn.Module) -> dict[str, Tensor]:
+    """A detached CPU copy of a module's state dict (for best-weights snapshots and files)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[Tensor]:
+    """Index batches over n rows, shuffled if a generator is given.
+
+    A trailing batch of a single row is merged into the previous one: BatchNorm in training
+    mode needs more than one row per channel when there is a single token.
+    """
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    parts = list(order.split(batch_size))
+    if len(parts) > 1 and len(parts[-1]) == 1:
+        parts[-2:] = [torch.cat(parts[-2:])]
+    return parts
+
+
+@torch.no_grad()
+def _mean_loss(model: nn.Module, loss_fn: nn.Module, X: Tensor, y: Tensor, batch: int) -> float:
+    """Loss over a whole split in eval mode (dropout off, BatchNorm running statistics)."""
+    model.eval()
+    total = 0.0
+    for idx in _batches(len(X), batch, None):
+        total += float(loss_fn(model(X[idx]), y[idx])) * len(idx)
+    return total / len(X)
+
+
+def train_model(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    cfg: TrainConfig,
+    checkpoint_path: str | os.PathLike[str],
+    progress: bool = True,
+    callback: Callable[[int, pd.DataFrame], None] | None = None,
+) -> tuple[SpectralTransformer, pd.DataFrame]:
+    """Train an SPT with early stopping; resume from ``checkpoint_path`` if it matches.
+
+    Inputs are PCA vectors (n, k) and physical labels (n, 2). Standardisation statistics and the
+    label covariance come from the training split only and live in the model's buffers. A
+    checkpoint (model, optimiser, scheduler, RNG states, history, best weights) is written
+    atomically after every epoch; a checkpoint made from the same config and data is resumed
+    and, on the CPU, gives bit-identical weights to an uninterrupted run. ``callback(epoch,
+    history)`` runs after each checkpoint (raising from it interrupts training). Returns the
+    best-validation model in eval mode and the per-epoch history (HISTORY_COLUMNS).
+    """
+    Xt, Xv = _as_float32("X_train", X_train), _as_float32("X_val", X_val)
+    yt, yv = _as_float32("y_train", y_train), _as_float32("y_val", y_val)
+    if len(Xt) != len(yt) or len(Xv) != len(yv) or Xt.shape[1] != Xv.shape[1]:
+        raise ValueError("X/y lengths or feature counts do not match between the splits")
+    if len(Xt) < 2 or len(Xv) < 1:
+        raise ValueError("need at least 2 training and 1 validation rows")
+    device = pick_device(cfg.device)
+    path = Path(checkpoint_path)
+    fingerprint = _fingerprint(cfg, [Xt, yt, Xv, yv])
+
+    with _reproducible(device, cfg.num_threads):
+        torch.manual_seed(cfg.seed)
+        shuffle = torch.Generator().manual_seed(cfg.seed)
+        model = SpectralTransformer(Xt.shape[1], n_outputs=yt.shape[1], **cfg.model)
+        model.set_data_stats(Xt, yt)
+        model.to(device)
+        loss_fn = make_loss(cfg.loss, yt).to(device)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scheduler = _make_scheduler(cfg, optimizer)
+        history: list[dict[str, float]] = []
+        best = {"loss": math.inf, "epoch": 0, "state": _cpu_state(model)}
+        bad_epochs, done, start = 0, False, 0
+
+        ckpt = _read_checkpoint(path, fingerprint, device)
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            _set_rng_state(ckpt["rng"], device, shuffle)
+            history = [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in ckpt["history"]]
+            best = {"loss": ckpt["best_loss"], "epoch": ckpt["best_epoch"], "state": ckpt["best"]}
+            bad_epochs, done, start = ckpt["bad_epochs"], ckpt["done"], ckpt["epoch"]
+
+        X_t, y_t = torch.from_numpy(Xt).to(device), torch.from_numpy(yt).to(device)
+        X_v, y_v = torch.from_numpy(Xv).to(device), torch.from_numpy(yv).to(device)
+        bar = tqdm(total=cfg.epochs, initial=start, disable=not progress, desc="train SPT")
+        for epoch in range(start + 1, cfg.epochs + 1):
+            if done:
+                break
+            t0 = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            model.train()
+            total = 0.0
+            for idx in _batches(len(X_t), cfg.batch_size, shuffle):
+                idx = idx.to(device)
+                loss = loss_fn(model(X_t[idx]), y_t[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                total += float(loss.detach()) * len(idx)
+            train_loss = total / len(X_t)
+            val_loss = _mean_loss(model, loss_fn, X_v, y_v, cfg.eval_batch_size)
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(val_loss)
+            else:
+                scheduler.step()
+            if val_loss < best["loss"]:
+                best = {"loss": val_loss, "epoch": epoch, "state": _cpu_state(model)}
+                bad_epochs = 0
+            else:
+                bad_epochs += 1
+            done = bad_epochs >= cfg.patience or epoch == cfg.epochs
+            history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "val_loss": val_loss,
+                    "lr": lr,
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
+            _write_checkpoint(
+                path,
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "fingerprint": fingerprint,
+                    "config": cfg.to_dict(),
+                    "epoch": epoch,
+                    "done": done,
+                    "model": _cpu_state(model),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": _rng_state(device, shuffle),
+                    "history": [[row[c] for c in HISTORY_COLUMNS] for row in history],
+                    "best": best["state"],
+                    "best_loss": best["loss"],
+                    "best_epoch": best["epoch"],
+                    "bad_epochs": bad_epochs,
+                },
+            )
+            bar.update(1)
+            bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", best=best["epoch"])
+            if callback is not None:
+                callback(epoch, _history_frame(history))
+        bar.close()
+
+    model.load_state_dict(best["state"])
+    model.eval()
+    return model, _history_frame(history)
+
+
+def _history_frame(rows: list[dict[str, float]]) -> pd.DataFrame:
+    """History rows as a DataFrame with integer epochs."""
+    frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    return frame.astype({"epoch": "int64"})
+
+
+def _write_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """torch.save to a temporary file beside ``path``, then rename it into place."""
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def _read_checkpoint(path: Path, fingerprint: str, device: torch.device) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` if it exists and was made from the same config and data."""
+    if not path.exists():
+        return None
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # unreadable: start afresh rather than fail the run
+        warnings.warn(f"ignoring unreadable checkpoint {path}: {err}", stacklevel=3)
+        return None
+    if ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("fingerprint") != fingerprint:
+        warnings.warn(
+            f"checkpoint {path} was made from another config or data; starting afresh",
+            stacklevel=3,
+        )
+        return None
+    return ckpt
+
+
+def save_model(
+    path: str | os.PathLike[str],
+    model: SpectralTransformer,
+    train_config: TrainConfig | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write one self-contained .pt file (atomically) from which ``load_model`` rebuilds the model.
+
+    It holds the architecture config, the state dict (which includes the standardisation
+    buffers), the standardisation statistics and label covariance again as plain lists for
+    readers without the model class, the training config and any ``extra`` plain values.
+    """
+    payload = {
+        "format": MODEL_FORMAT,
+        "model_config": model.config_dict(),
+        "state_dict": _cpu_state(model),
+        "standardisation": {
+            name: getattr(model, name).tolist() for name in ("x_mean", "x_std", "y_mean", "y_std")
+        },
+        "label_cov": model.y_cov.tolist(),
+        "train_config": None if train_config is None else train_config.to_dict(),
+        "extra": extra or {},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def _read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The payload written by ``save_model``, checked for its format tag."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{path} is not an SPT model file (format {payload.get('format')!r})")
+    return payload
+
+
+def load_model(
+    path: str | os.PathLike[str], device: str | torch.device = "auto"
+) -> SpectralTransformer:
+    """Rebuild a model saved by ``save_model`` on ``device`` (see ``pick_device``), in eval mode."""
+    payload = _read_model_file(path)
+    model = SpectralTransformer.from_config(payload["model_config"])
+    model.load_state_dict(payload["state_dict"])
+    return model.to(pick_device(device)).eval()
+
+
+def load_train_config(path: str | os.PathLike[str]) -> TrainConfig | None:
+    """The TrainConfig stored in a model file (None if it was saved without one)."""
+    values = _read_model_file(path)["train_config"]
+    return None if values is None else TrainConfig.from_dict(values)
+
+
+@contextlib.contextmanager
+def _mc_dropout(model: nn.Module) -> Iterator[None]:
+    """Eval mode (BatchNorm running statistics) with only the dropout layers active."""
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.train()
+    try:
+        yield
+    finally:
+        for m, mode in modes.items():
+            m.train(mode)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def predict(
+    model: SpectralTransformer, X: np.ndarray, batch_size: int = 4096
+) -> NDArray[np.float64]:
+    """Deterministic prediction (dropout off), (n, n_outputs) in physical units."""
+    Xf = _as_float32("X", X)
+    device = _model_device(model)
+    was_training = model.training
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(Xf), batch_size):
+            xb = torch.from_numpy(Xf[start : start + batch_size]).to(device)
+            out.append(model(xb).cpu())
+    model.train(was_training)
+    return torch.cat(out).numpy().astype(np.float64)
+
+
+def predict_mc(
+    model: SpectralTransformer,
+    X: np.ndarray,
+    passes: int = DEFAULT_MC_PASSES,
+    batch_size: int = DEFAULT_PREDICT_BATCH,
+    seed: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Monte-Carlo-dropout mean and std (n, n_outputs), physical units, for PCA vectors X.
+
+    Each chunk of ``batch_size`` spectra is replicated ``passes`` times along the batch axis
+    (after the deterministic embedding) and run as ONE forward pass, so memory is bounded by
+    batch_size × passes sequences. Dropout is on, BatchNorm uses its running statistics. The
+    std is the sample std over passes (ddof 1; zero when passes == 1). Deterministic for a
+    fixed seed, batch size and device; the caller's RNG state is left untouched.
+    """
+    if passes < 1:
+        raise ValueError("passes must be >= 1")
+    Xf = _as_float32("X", X)
+    device = _model_device(model)
+    means, stds = [], []
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda), _mc_dropout(model), torch.inference_mode():
+        torch.manual_seed(seed)
+        for start in range(0, len(Xf), batch_size):
+            xb = torch.from_numpy(Xf[start : start + batch_size]).to(device)
+            samples = model(xb, repeats=passes).view(len(xb), passes, -1).double()
+            means.append(samples.mean(dim=1).cpu())
+            spread = samples.std(dim=1) if passes > 1 else torch.zeros_like(samples[:, 0])
+            stds.append(spread.cpu())
+    return torch.cat(means).numpy(), torch.cat(stds).numpy()

@@ -1,0 +1,399 @@
+"""VizieR queries for the real-data path: the asteroseismic catalogue and open-cluster members.
+
+Both go through astroquery's ``Vizier`` with the server as a parameter (a mirror such as
+``vizier.cds.unistra.fr``, or ``127.0.0.1:<port>`` in tests), ask for every column
+(``columns=["**"]``) and every row, retry faults with the policy of ``spt.fetch``, and write the
+pipeline's contract files atomically. An output that already exists and reads back with the
+contract columns is reused without any query.
+
+Seismic catalogues (a config choice; the paper does not say which it used)
+---------------------------------------------------------------------------
+Each is turned into ``seismic.csv`` by a column mapping (see ``standardise_seismic``).
+
+- ``miglio2021`` (default): Miglio et al. 2021, A&A 645, A85, ``J/A+A/645/A85/catalog``.
+  3,315 Kepler red giants with APOGEE DR14 spectroscopy; PARAM masses and ages with 16th/84th
+  percentiles (``b_Mass``/``b_mass_lc``, ``b_Age``/``b_age_lc``), ``[Fe/H]``, ``evstate``
+  (1 = RGB, 2 = red clump, from Yu et al. 2018), ``RAdeg``/``DEdeg``. No Teff, numax or Dnu.
+  Column names checked on the real VizieR export (the FITS one spells ``[Fe/H]`` as
+  ``__Fe_H_``; names are matched ignoring punctuation and case, so both work).
+- ``apokasc2``: Pinsonneault et al. 2018, ApJS 239, 32, ``J/ApJS/239/32/table5`` (6,676
+  stars). Seen in public code: ``KIC``, ``_2MASS``, ``Teff``, ``Numax``, ``Dnu``, ``M(cor)``,
+  ``LogAge`` (log10 of the age in Myr), ``ES`` (evolutionary state), ``_RA``/``_DE``. Not
+  verified: the error columns (``e_M(cor)``, ``e_LogAge``/``E_LogAge``), the spelling of
+  [Fe/H] and the codes of ``ES``; check the preset against the ReadMe before a paper run.
+- Yu et al. 2018, ApJS 236, 42, ``J/ApJS/236/42`` (~16,000 Kepler giants): numax, Dnu,
+  masses, radii and the RGB/clump phase, but no ages, so it cannot supply the age label alone;
+  its table names and columns were not verified (no preset).
+- Wu et al. 2019, MNRAS 484, 5315 (LAMOST x Kepler RGB masses and ages, probably the closest
+  to the paper's sample): expected at ``J/MNRAS/484/5315``; neither the id nor the columns
+  could be verified (no preset). Give its mapping in config once checked.
+
+Open-cluster members
+--------------------
+Cantat-Gaudin et al. 2020, A&A 640, A1, ``J/A+A/640/A1``: table ``nodup`` lists Gaia DR2
+members with ``Cluster`` (names such as ``NGC_6791``), ``proba`` (membership probability),
+``RA_ICRS``/``DE_ICRS``. The Gaia id column is taken to be ``GaiaDR2`` (configurable; the
+related J/A+A/633/A99 calls it ``Source``). ICRS (Gaia epoch 2015.5) positions are written
+as RAJ2000/DEJ2000: the difference is far below the cross-match radius.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from astropy.table import Table
+from astroquery.vizier import Vizier
+
+from spt.fetch import call_with_retries, check_status
+from spt.io.files import write_csv
+
+PathLike = str | os.PathLike[str]
+log = logging.getLogger(__name__)
+
+DEFAULT_SERVER = "vizier.cds.unistra.fr"
+SEISMIC_COLUMNS = (
+    "KIC", "RAJ2000", "DEJ2000", "Teff", "e_Teff", "[Fe/H]", "e_[Fe/H]", "numax", "e_numax",
+    "Dnu", "e_Dnu", "Mass", "e_Mass", "Age", "e_Age", "Phase",
+)  # fmt: skip
+#: Without these a catalogue cannot label the training set.
+REQUIRED_SEISMIC = ("KIC", "RAJ2000", "DEJ2000", "Mass", "Age")
+CLUSTER_COLUMNS = (
+    "cluster", "member_id", "RAJ2000", "DEJ2000", "age_lit", "e_age_lit", "feh_lit", "age_ref",
+)  # fmt: skip
+PHASE_UNKNOWN, PHASE_RGB, PHASE_CLUMP = 0, 1, 2
+_SPEC_KEYS = {
+    "column",
+    "lower",
+    "upper",
+    "minus",
+    "plus",
+    "log10",
+    "scale",
+    "relative_to",
+    "codes",
+    "default",
+}
+
+Spec = str | None | Mapping[str, Any]
+
+#: Ready mappings (target column -> source spec) for catalogues whose columns could be checked.
+SEISMIC_PRESETS: dict[str, dict[str, Any]] = {
+    "miglio2021": {
+        "catalog": "J/A+A/645/A85/catalog",
+        "columns": {
+            "KIC": "KIC",
+            "RAJ2000": "RAdeg",
+            "DEJ2000": "DEdeg",
+            "[Fe/H]": "[Fe/H]",
+            "Mass": "Mass",
+            "e_Mass": {"lower": "b_Mass", "upper": "b_mass_lc"},
+            "Age": "Age",
+            "e_Age": {"lower": "b_Age", "upper": "b_age_lc"},
+            "Phase": {"column": "evstate", "codes": {1: PHASE_RGB, 2: PHASE_CLUMP}},
+        },
+    },
+    "apokasc2": {
+        "catalog": "J/ApJS/239/32/table5",
+        "columns": {
+            "KIC": "KIC",
+            "RAJ2000": "_RA",
+            "DEJ2000": "_DE",
+            "Teff": "Teff",
+            "[Fe/H]": "[Fe/H]",
+            "numax": "Numax",
+            "Dnu": "Dnu",
+            "Mass": "M(cor)",
+            "e_Mass": {"column": "e_M(cor)", "relative_to": "Mass"},
+            "Age": {"column": "LogAge", "log10": True, "scale": 1e-3},
+            "e_Age": {
+                "column": "LogAge",
+                "minus": "e_LogAge",
+                "plus": "E_LogAge",
+                "log10": True,
+                "scale": 1e-3,
+            },
+            "Phase": {"column": "ES", "codes": {"RGB": PHASE_RGB, "RC": PHASE_CLUMP}},
+        },
+    },
+}
+
+
+def seismic_preset(name: str) -> dict[str, Any]:
+    """A copy of a preset ``{"catalog": ..., "columns": {...}}`` (KeyError lists the names)."""
+    try:
+        return copy.deepcopy(SEISMIC_PRESETS[name])
+    except KeyError:
+        raise KeyError(f"no seismic preset {name!r}; known: {sorted(SEISMIC_PRESETS)}") from None
+
+
+# --------------------------------------------------------------------------- mapping
+def _norm(name: str) -> str:
+    """Column-name key ignoring case and punctuation: '[Fe/H]', '__Fe_H_' and 'FeH' agree."""
+    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+
+
+def _column(frame: pd.DataFrame, name: str, target: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name]
+    matches = [c for c in frame.columns if _norm(c) == _norm(name)]
+    if len(matches) == 1:
+        return frame[matches[0]]
+    what = "several columns match" if matches else "no such column"
+    raise KeyError(f"{target}: source column {name!r}: {what}; table has {list(frame.columns)}")
+
+
+def _numeric(frame: pd.DataFrame, name: str, target: str) -> pd.Series:
+    return pd.to_numeric(_column(frame, name, target), errors="coerce").astype(float)
+
+
+def _transform(values: pd.Series, spec: Mapping[str, Any]) -> pd.Series:
+    if spec.get("log10"):
+        values = 10.0**values
+    return values * float(spec.get("scale", 1.0))
+
+
+def _code_key(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _phase(frame: pd.DataFrame, spec: Spec) -> pd.Series:
+    if spec is None:
+        return pd.Series(PHASE_UNKNOWN, index=frame.index, dtype=int)
+    if isinstance(spec, str):
+        spec = {"column": spec, "codes": {0: 0, 1: 1, 2: 2}}
+    codes = {_code_key(k): int(v) for k, v in dict(spec.get("codes") or {}).items()}
+    default = int(spec.get("default", PHASE_UNKNOWN))
+    source = _column(frame, spec["column"], "Phase")
+    return source.map(lambda v: codes.get(_code_key(v), default)).astype(int)
+
+
+def _value(frame: pd.DataFrame, spec: Spec, target: str, done: pd.DataFrame) -> pd.Series:
+    """One target column from its spec (see standardise_seismic)."""
+    if spec is None:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    if isinstance(spec, str):
+        return _numeric(frame, spec, target)
+    unknown = set(spec) - _SPEC_KEYS
+    if unknown:
+        raise ValueError(f"{target}: unknown mapping key(s) {sorted(unknown)}")
+    if "lower" in spec or "upper" in spec:
+        lower = _transform(_numeric(frame, spec["lower"], target), spec)
+        upper = _transform(_numeric(frame, spec["upper"], target), spec)
+        return (upper - lower) / 2.0
+    centre = _numeric(frame, spec["column"], target)
+    if "minus" in spec or "plus" in spec:
+        lower = _transform(centre - _numeric(frame, spec["minus"], target), spec)
+        upper = _transform(centre + _numeric(frame, spec["plus"], target), spec)
+        return (upper - lower) / 2.0
+    value = _transform(centre, spec)
+    if "relative_to" in spec:
+        value = value * done[spec["relative_to"]]
+    return value
+
+
+def standardise_seismic(
+    table_or_frame: Table | pd.DataFrame, mapping: Mapping[str, Spec]
+) -> pd.DataFrame:
+    """Turn a catalogue table into the ``seismic.csv`` layout (columns SEISMIC_COLUMNS).
+
+    ``mapping`` maps each target column to a source spec; targets left out are written empty:
+
+    - ``"Mass"``: a source column name (matched exactly, else ignoring case and punctuation);
+    - ``null``: no such quantity in this catalogue;
+    - ``{column, log10, scale}``: value = (10**x if log10 else x) * scale (e.g. a log age in
+      Myr to Gyr: ``{column: LogAge, log10: true, scale: 0.001}``);
+    - ``{lower, upper}``: a symmetric error from percentile bounds, (upper - lower) / 2, after
+      the same optional transform; ``{column, minus, plus}`` does the same from error columns;
+    - ``{column, relative_to: Mass}``: a fractional error times another target column;
+    - Phase: ``{column, codes: {source value: 0|1|2}, default: 0}`` (1 RGB, 2 clump, 0 unknown).
+
+    Rows without a KIC number are dropped (and counted in the log).
+    """
+    frame = table_or_frame.to_pandas() if isinstance(table_or_frame, Table) else table_or_frame
+    frame = frame.reset_index(drop=True)
+    unknown = [t for t in mapping if t not in SEISMIC_COLUMNS]
+    if unknown:
+        raise ValueError(
+            f"mapping has unknown target column(s) {unknown}; targets: {SEISMIC_COLUMNS}"
+        )
+    absent = [t for t in REQUIRED_SEISMIC if mapping.get(t) is None]
+    if absent:
+        raise ValueError(f"mapping gives no source for required column(s) {absent}")
+    out = pd.DataFrame(index=frame.index)
+    relative = [t for t, s in mapping.items() if isinstance(s, Mapping) and "relative_to" in s]
+    for target in [t for t in SEISMIC_COLUMNS if t != "Phase" and t not in relative] + relative:
+        out[target] = _value(frame, mapping.get(target), target, out)
+    out["Phase"] = _phase(frame, mapping.get("Phase"))
+    keep = out["KIC"].notna()
+    if not keep.all():
+        log.warning("dropping %d row(s) without a KIC number", int((~keep).sum()))
+    out = out[keep].astype({"KIC": np.int64})
+    return out.loc[:, list(SEISMIC_COLUMNS)].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- queries
+def is_valid_csv(path: PathLike, columns: Sequence[str]) -> bool:
+    """True if ``path`` is a CSV with at least one row and every one of ``columns``."""
+    try:
+        frame = pd.read_csv(path, nrows=5)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return False
+    return len(frame) > 0 and all(c in frame.columns for c in columns)
+
+
+def query_vizier(
+    catalog: str,
+    server: str = DEFAULT_SERVER,
+    *,
+    filters: Mapping[str, str] | None = None,
+    timeout: float = 300.0,
+    retries: int = 3,
+    backoff: float = 5.0,
+) -> Table:
+    """All columns and rows of one VizieR table, optionally with VizieR column constraints.
+
+    ``catalog`` names a table (``J/A+A/640/A1/nodup``) or a catalogue holding one table.
+    Raises LookupError when nothing matched (unknown table, or constraints matching no row).
+    """
+    vizier = Vizier(columns=["**"], row_limit=-1, vizier_server=server, timeout=timeout)
+    what = f"VizieR {server} {catalog}" + (f" {dict(filters)}" if filters else "")
+
+    def once() -> Any:
+        # The async call exposes the HTTP status (5xx is retried); parsing is astroquery's own.
+        response = vizier.query_constraints_async(
+            catalog=catalog, cache=False, **dict(filters or {})
+        )
+        check_status(response, what)
+        return vizier._parse_result(response)
+
+    tables = call_with_retries(once, what=what, retries=retries, backoff=backoff)
+    if tables is None:
+        raise LookupError(f"{what}: the reply was not a VOTable")
+    if len(tables) == 0:
+        raise LookupError(f"{what}: no rows (unknown table, or constraints match nothing)")
+    names = list(tables.keys())
+    if catalog in names:
+        return tables[catalog]
+    if len(names) == 1:
+        return tables[0]
+    raise LookupError(f"{what}: several tables {names}; name one of them")
+
+
+def fetch_seismic(
+    catalog: str,
+    server: str,
+    mapping: Mapping[str, Spec],
+    output: PathLike,
+    *,
+    timeout: float = 300.0,
+    retries: int = 3,
+    backoff: float = 5.0,
+    force: bool = False,
+) -> pd.DataFrame:
+    """Fetch a seismic catalogue from VizieR and write it as ``seismic.csv`` (cached)."""
+    if not force and is_valid_csv(output, SEISMIC_COLUMNS):
+        log.info("%s exists and is valid: no VizieR query", output)
+        return pd.read_csv(output)
+    table = query_vizier(catalog, server, timeout=timeout, retries=retries, backoff=backoff)
+    frame = standardise_seismic(table, mapping)
+    if frame.empty:
+        raise LookupError(f"VizieR {catalog}: no star with a KIC number")
+    write_csv(frame, output)
+    log.info("wrote %d stars of %s to %s", len(frame), catalog, output)
+    return frame
+
+
+def literature_age(cluster: Mapping[str, Any]) -> tuple[float, float]:
+    """(age, error) in Gyr from ``age``/``e_age`` (Gyr) or ``log_age``/``e_log_age`` (log yr)."""
+    if "age" in cluster:
+        return float(cluster["age"]), float(cluster.get("e_age", np.nan))
+    if "log_age" in cluster:
+        age = 10.0 ** (float(cluster["log_age"]) - 9.0)
+        return age, age * math.log(10.0) * float(cluster.get("e_log_age", np.nan))
+    raise ValueError(f"cluster {cluster.get('name')!r}: give age (Gyr) or log_age (log10 yr)")
+
+
+def vizier_cluster_name(cluster: Mapping[str, Any]) -> str:
+    """The catalogue's spelling of the name: ``vizier_name``, else spaces as underscores."""
+    return str(cluster.get("vizier_name") or str(cluster["name"]).strip().replace(" ", "_"))
+
+
+def fetch_cluster_members(
+    clusters: Sequence[Mapping[str, Any]],
+    output: PathLike,
+    *,
+    catalog: str = "J/A+A/640/A1/nodup",
+    server: str = DEFAULT_SERVER,
+    min_probability: float = 0.7,
+    cluster_column: str = "Cluster",
+    probability_column: str = "proba",
+    id_column: str = "GaiaDR2",
+    ra_column: str = "RA_ICRS",
+    dec_column: str = "DE_ICRS",
+    timeout: float = 300.0,
+    retries: int = 3,
+    backoff: float = 5.0,
+    force: bool = False,
+) -> pd.DataFrame:
+    """Members of each configured cluster with probability >= ``min_probability``, joined with
+    the cluster's literature age and [Fe/H] from config, written as ``clusters.csv`` (cached).
+
+    Each cluster entry: ``name``, optional ``vizier_name``, ``age``/``e_age`` (Gyr) or
+    ``log_age``/``e_log_age``, ``feh``, ``ref``. One VizieR query per cluster, constrained on
+    the server and checked again here.
+    """
+    if not force and is_valid_csv(output, CLUSTER_COLUMNS):
+        log.info("%s exists and is valid: no VizieR query", output)
+        return pd.read_csv(output)
+    if not clusters:
+        raise ValueError("no clusters configured")
+    parts = []
+    for cluster in clusters:
+        name, vname = str(cluster["name"]), vizier_cluster_name(cluster)
+        filters = {cluster_column: vname, probability_column: f">={min_probability}"}
+        table = query_vizier(
+            catalog, server, filters=filters, timeout=timeout, retries=retries, backoff=backoff
+        ).to_pandas()
+        names = _column(table, cluster_column, "cluster").map(_code_key)
+        prob = pd.to_numeric(_column(table, probability_column, "probability"), errors="coerce")
+        members = table[(names == vname) & (prob >= min_probability)]
+        if members.empty:
+            raise LookupError(
+                f"VizieR {catalog}: no member of {vname!r} with "
+                f"{probability_column} >= {min_probability}"
+            )
+        age, e_age = literature_age(cluster)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "cluster": name,
+                    "member_id": _column(members, id_column, "member_id").map(_code_key),
+                    "RAJ2000": pd.to_numeric(_column(members, ra_column, "RAJ2000")),
+                    "DEJ2000": pd.to_numeric(_column(members, dec_column, "DEJ2000")),
+                    "age_lit": age,
+                    "e_age_lit": e_age,
+                    "feh_lit": float(cluster.get("feh", np.nan)),
+                    "age_ref": str(cluster.get("ref", "")),
+                }
+            )
+        )
+        log.info(
+            "%s: %d members with %s >= %g", name, len(members), probability_column, min_probability
+        )
+    frame = pd.concat(parts, ignore_index=True).loc[:, list(CLUSTER_COLUMNS)]
+    write_csv(frame, output)
+    return frame

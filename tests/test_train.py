@@ -1,0 +1,217 @@
+"""Training loop, checkpoints and resume, model files and MC-dropout prediction (CPU only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from spt.model import SpectralTransformer, make_loss
+from spt.train import (
+    HISTORY_COLUMNS,
+    TrainConfig,
+    load_model,
+    load_train_config,
+    pick_device,
+    predict,
+    predict_mc,
+    save_model,
+    train_model,
+)
+
+torch.set_num_threads(1)
+
+
+def synthetic(n: int, k: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """PCA-like inputs and positive, correlated (age, mass) that are smooth functions of them."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, k)) * np.linspace(3, 0.3, k)
+    mass = 1.3 + 0.1 * X[:, 0] - 0.1 * np.tanh(X[:, 1]) + rng.normal(0, 0.02, n)
+    age = 9.0 * mass**-2.5 * np.exp(0.05 * X[:, 2] + rng.normal(0, 0.03, n))
+    return X, np.c_[age, mass]
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, ...]:
+    Xt, yt = synthetic(384, seed=0)
+    Xv, yv = synthetic(128, seed=1)
+    return Xt, yt, Xv, yv
+
+
+@pytest.fixture(scope="module")
+def trained(
+    data: tuple[np.ndarray, ...], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[SpectralTransformer, pd.DataFrame, Path]:
+    path = tmp_path_factory.mktemp("run") / "ckpt.pt"
+    model, history = train_model(*data, TrainConfig.tiny(), path, progress=False)
+    return model, history, path
+
+
+def test_pick_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert pick_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("auto") == torch.device("cpu")
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        pick_device("cuda")
+
+
+def test_two_epochs_lower_validation_loss(
+    data: tuple[np.ndarray, ...], trained: tuple[SpectralTransformer, pd.DataFrame, Path]
+) -> None:
+    _, yt, Xv, yv = data
+    model, history, _ = trained
+    assert list(history.columns) == HISTORY_COLUMNS
+    assert history["epoch"].tolist() == [1, 2]
+    assert np.all(history["seconds"] > 0) and history["lr"].iloc[0] == pytest.approx(3e-3)
+    # the untrained baseline: predicting the training mean for every star
+    loss = make_loss("mahalanobis", yt)
+    mean_pred = torch.as_tensor(np.tile(yt.mean(0), (len(yv), 1)))
+    baseline = float(loss(mean_pred, torch.as_tensor(yv)))
+    assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0] < baseline
+    assert history["val_loss"].iloc[-1] < 0.8 * baseline
+    # the returned model is the best epoch's and reproduces its validation loss
+    got = float(loss(torch.as_tensor(predict(model, Xv)), torch.as_tensor(yv)))
+    assert got == pytest.approx(history["val_loss"].min(), rel=1e-5)
+    assert not model.training
+
+
+def test_checkpoint_contents(trained: tuple[SpectralTransformer, pd.DataFrame, Path]) -> None:
+    _, history, path = trained
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["epoch"] == 2 and ckpt["done"] is True
+    assert {"model", "optimizer", "scheduler", "rng", "best", "history"} <= set(ckpt)
+    assert [row[0] for row in ckpt["history"]] == history["epoch"].tolist()
+    assert not list(path.parent.glob("*.part"))  # no temporary left behind
+
+
+def test_resume_is_bit_identical(data: tuple[np.ndarray, ...], tmp_path: Path) -> None:
+    cfg = TrainConfig.tiny(epochs=4, patience=10)
+    straight, h_straight = train_model(*data, cfg, tmp_path / "a.pt", progress=False)
+
+    def interrupt(epoch: int, history: pd.DataFrame) -> None:
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_model(*data, cfg, tmp_path / "b.pt", progress=False, callback=interrupt)
+    assert torch.load(tmp_path / "b.pt", weights_only=True)["epoch"] == 2
+    seen: list[int] = []
+    resumed, h_resumed = train_model(
+        *data, cfg, tmp_path / "b.pt", progress=False, callback=lambda e, h: seen.append(e)
+    )
+    assert seen == [3, 4]  # only the remaining epochs ran
+    for (name, a), (_, b) in zip(
+        straight.state_dict().items(), resumed.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    cols = ["epoch", "train_loss", "val_loss", "lr"]
+    pd.testing.assert_frame_equal(h_straight[cols], h_resumed[cols], check_exact=True)
+
+
+def test_checkpoint_from_other_config_is_not_resumed(
+    data: tuple[np.ndarray, ...], trained: tuple[SpectralTransformer, pd.DataFrame, Path]
+) -> None:
+    _, _, path = trained
+    other = path.with_name("other.pt")
+    other.write_bytes(path.read_bytes())
+    with pytest.warns(UserWarning, match="another config"):
+        _, history = train_model(*data, TrainConfig.tiny(seed=1), other, progress=False)
+    assert history["epoch"].tolist() == [1, 2]
+
+
+def test_early_stopping_restores_best_weights(data: tuple[np.ndarray, ...], tmp_path: Path) -> None:
+    Xt, yt, Xv, yv = data
+    # a far too large learning rate: the validation loss stops improving early
+    cfg = TrainConfig.tiny(epochs=30, patience=2, lr=0.3, scheduler="plateau", grad_clip=None)
+    model, history = train_model(Xt, yt, Xv, yv, cfg, tmp_path / "c.pt", progress=False)
+    best = int(history["val_loss"].idxmin())
+    assert len(history) == best + 1 + cfg.patience < cfg.epochs
+    loss = make_loss("mahalanobis", yt)
+    got = float(loss(torch.as_tensor(predict(model, Xv)), torch.as_tensor(yv)))
+    assert got == pytest.approx(history["val_loss"].iloc[best], rel=1e-5)
+
+
+def test_training_leaves_global_state_alone(data: tuple[np.ndarray, ...], tmp_path: Path) -> None:
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    torch.set_num_threads(2)
+    try:
+        cfg = TrainConfig.tiny(epochs=1, num_threads=1)
+        train_model(*data, cfg, tmp_path / "d.pt", progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_save_and_load_model(
+    data: tuple[np.ndarray, ...],
+    trained: tuple[SpectralTransformer, pd.DataFrame, Path],
+    tmp_path: Path,
+) -> None:
+    Xt, yt, Xv, _ = data
+    model, _, _ = trained
+    cfg = TrainConfig.tiny()
+    save_model(tmp_path / "spt.pt", model, cfg, extra={"pca_components": 12})
+    loaded = load_model(tmp_path / "spt.pt", device="cpu")
+    assert loaded.config_dict() == model.config_dict() and not loaded.training
+    np.testing.assert_array_equal(predict(loaded, Xv), predict(model, Xv))
+    assert load_train_config(tmp_path / "spt.pt") == cfg
+    payload = torch.load(tmp_path / "spt.pt", weights_only=True)
+    np.testing.assert_allclose(payload["label_cov"], np.cov(yt, rowvar=False), rtol=1e-5)
+    np.testing.assert_allclose(payload["standardisation"]["x_mean"], Xt.mean(0), atol=1e-5)
+    assert payload["extra"] == {"pca_components": 12}
+    with pytest.raises(ValueError, match="not an SPT model file"):
+        torch.save({"format": "other"}, tmp_path / "x.pt")
+        load_model(tmp_path / "x.pt", device="cpu")
+
+
+def test_predict_mc_spread_and_determinism(
+    data: tuple[np.ndarray, ...], trained: tuple[SpectralTransformer, pd.DataFrame, Path]
+) -> None:
+    Xv = data[2]
+    model, _, _ = trained
+    rng_before = torch.get_rng_state()
+    mean, std = predict_mc(model, Xv, passes=16, batch_size=50, seed=7)
+    assert mean.shape == std.shape == (len(Xv), 2)
+    assert np.all(std > 0)
+    assert torch.equal(torch.get_rng_state(), rng_before) and not model.training
+    mean2, std2 = predict_mc(model, Xv, passes=16, batch_size=50, seed=7)
+    np.testing.assert_array_equal(mean, mean2)
+    np.testing.assert_array_equal(std, std2)
+    mean3, _ = predict_mc(model, Xv, passes=16, batch_size=50, seed=8)
+    assert not np.array_equal(mean, mean3)
+    # the MC mean scatters about the deterministic prediction by about std / sqrt(T)
+    z = (mean - predict(model, Xv)) / (std / 4)
+    assert np.median(np.abs(z)) < 3
+    _, std1 = predict_mc(model, Xv[:5], passes=1)
+    np.testing.assert_array_equal(std1, 0.0)
+
+
+def test_predict_mc_without_dropout_is_the_deterministic_prediction(
+    data: tuple[np.ndarray, ...],
+) -> None:
+    Xt, yt, Xv, _ = data
+    torch.manual_seed(0)
+    model = SpectralTransformer.tiny(Xt.shape[1], dropout=0.0)
+    model.set_data_stats(Xt, yt)
+    model.train()(torch.as_tensor(Xt, dtype=torch.float32))  # populate BatchNorm statistics
+    mean, std = predict_mc(model.eval(), Xv, passes=5, batch_size=40)
+    np.testing.assert_allclose(mean, predict(model, Xv), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(std, 0.0, atol=1e-5)
+
+
+def test_invalid_inputs_raise(data: tuple[np.ndarray, ...], tmp_path: Path) -> None:
+    Xt, yt, Xv, yv = data
+    bad = Xt.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        train_model(bad, yt, Xv, yv, TrainConfig.tiny(), tmp_path / "e.pt", progress=False)
+    with pytest.raises(ValueError, match="do not match"):
+        train_model(Xt, yt[:-1], Xv, yv, TrainConfig.tiny(), tmp_path / "e.pt", progress=False)
+    with pytest.raises(ValueError, match="unknown TrainConfig keys"):
+        TrainConfig.from_dict({"epochs": 3, "learning_rate": 0.1})

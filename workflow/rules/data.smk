@@ -1,0 +1,41 @@
+# Data layer: the source's catalogues and spectra, and the sky cross-match.
+
+
+rule simulate_survey:
+    output:
+        seismic="resources/simulated/seismic.csv",
+        catalog="resources/simulated/lamost_catalog.csv",
+        clusters="resources/simulated/clusters.csv",
+        isochrone="resources/simulated/isochrone_ages.csv",
+        truth="resources/simulated/truth.csv",
+        spectra=directory("resources/simulated/spectra"),
+    log:
+        "results/logs/simulate_survey.log",
+    benchmark:
+        "results/benchmarks/simulate_survey.tsv"
+    conda:
+        "../../envs/data.yaml"
+    threads: 2
+    params:
+        simulate=config["simulate"],
+        seed=config["seed"],
+    script:
+        "../scripts/simulate_survey.py"
+
+
+rule crossmatch:
+    input:
+        seismic=source_file("seismic.csv"),
+        catalog=source_file("lamost_catalog.csv"),
+    output:
+        matched="results/data/matched.csv",
+        summary="results/data/crossmatch_summary.csv",
+    log:
+        "results/logs/crossmatch.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        radius_arcsec=config["crossmatch"]["radius_arcsec"],
+        snr_column=config["crossmatch"]["snr_column"],
+    script:
+        "../scripts/crossmatch.py"

@@ -1,0 +1,16 @@
+"""Snakemake adapter: write the mock LAMOST x Kepler survey (spt.simulate)."""
+
+from pathlib import Path
+
+from spt.logs import log_to
+from spt.simulate import simulate_survey
+
+
+def main(smk) -> None:
+    with log_to(smk.log[0]):
+        out_dir = Path(smk.output.seismic).parent
+        simulate_survey(smk.params.simulate, smk.params.seed, out_dir, workers=smk.threads)
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    main(snakemake)  # noqa: F821
