@@ -1,13 +1,17 @@
 # The SPT pipeline: red-giant ages and masses from LAMOST spectra (Zhang et al. 2024).
 # Run:   snakemake --cores all            (mock survey, config/config.yaml)
 #        snakemake --cores all --configfile config/paper.yaml   (real LAMOST DR9, network)
+# The defaults always come from this checkout's config/config.yaml; every --configfile is
+# merged over them (nested keys too), so an override file holds only what it changes.
+import os
+
 from snakemake.utils import min_version, validate
 
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 validate(config, "config/schema.yaml")

@@ -36,7 +36,7 @@ import numpy as np
 from astropy.io import votable
 from astropy.io.votable.exceptions import VOWarning
 from astropy.io.votable.tree import Info
-from astropy.table import Column, Table
+from astropy.table import Column, MaskedColumn, Table
 
 from spt.io.lamost import LamostSpectrum, loglinear_wavelength, spectrum_path, write_spectrum
 
@@ -101,8 +101,13 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        req = Request(self.command, url.path, urllib.parse.parse_qs(url.query),
-                      dict(self.headers.items()), body)  # fmt: skip
+        req = Request(
+            self.command,
+            url.path,
+            urllib.parse.parse_qs(url.query),
+            dict(self.headers.items()),
+            body,
+        )
         with state.lock:
             state.log.append(req)
             n = state.counts[url.path]
@@ -259,8 +264,14 @@ def lamost_fits_bytes(obsid: int, n_pixels: int = 3900, header_obsid: int | None
     rng = np.random.default_rng(obsid)
     wavelength = loglinear_wavelength(3.5682, 1e-4, n_pixels)
     flux = (1.0 + 0.05 * rng.standard_normal(n_pixels)).astype(np.float32)
-    header = {"OBSID": obsid if header_obsid is None else header_obsid, "DATA_V": "LAMOST DR9",
-              "RA": 290.0, "DEC": 44.0, "SNRG": 50.0, "CLASS": "STAR"}  # fmt: skip
+    header = {
+        "OBSID": obsid if header_obsid is None else header_obsid,
+        "DATA_V": "LAMOST DR9",
+        "RA": 290.0,
+        "DEC": 44.0,
+        "SNRG": 50.0,
+        "CLASS": "STAR",
+    }
     spec = LamostSpectrum(
         obsid=int(header["OBSID"]),
         wavelength=wavelength,
@@ -334,11 +345,30 @@ def _cert_openssl(cert_path: Path, key_path: Path) -> None:
     if openssl is None:
         raise RuntimeError("neither the cryptography package nor the openssl CLI is available")
     subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
-         "subjectAltName=IP:127.0.0.1", "-keyout", str(key_path), "-out", str(cert_path)],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key_path),
+            "-out",
+            str(cert_path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
 
 
 def server_tls_context(cert: Path, key: Path) -> ssl.SSLContext:
@@ -365,8 +395,15 @@ def vizier_votable(tables: Mapping[str, Table]) -> bytes:
         t = table.copy()
         for col in t.itercols():
             if col.dtype.kind == "U":  # VizieR sends text as char, not unicodeChar
-                t.replace_column(col.name, Column(np.char.encode(col, "ascii"), name=col.name,
-                                                  description=col.description, meta=col.meta))  # fmt: skip
+                t.replace_column(
+                    col.name,
+                    Column(
+                        np.char.encode(col, "ascii"),
+                        name=col.name,
+                        description=col.description,
+                        meta=col.meta,
+                    ),
+                )
         with warnings.catch_warnings():  # W03: IDs made from names such as [Fe/H]
             warnings.simplefilter("ignore", VOWarning)
             single = votable.from_table(t)
@@ -400,8 +437,12 @@ def parse_vizier_script(body: bytes) -> dict[str, str]:
 
 def _constraint(column: Column, condition: str) -> np.ndarray:
     """VizieR-style constraint on one column: ``>=x``, ``<x``, ``=x`` or a plain value."""
-    for op, func in ((">=", np.greater_equal), ("<=", np.less_equal), (">", np.greater),
-                     ("<", np.less)):  # fmt: skip
+    for op, func in (
+        (">=", np.greater_equal),
+        ("<=", np.less_equal),
+        (">", np.greater),
+        ("<", np.less),
+    ):
         if condition.startswith(op):
             return np.asarray(func(np.asarray(column, dtype=float), float(condition[len(op) :])))
     wanted = condition.removeprefix("=").strip()
@@ -442,28 +483,51 @@ def _miglio_like(rng: np.random.Generator, n: int = 12) -> Table:
     t = Table()
 
     def add(name: str, values: object, unit: str | None, ucd: str, text: str) -> None:
-        t[name] = Column(values, unit=unit, description=text, meta={"ucd": ucd})
+        kind = MaskedColumn if np.ma.isMaskedArray(values) else Column
+        t[name] = kind(values, unit=unit, description=text, meta={"ucd": ucd})
 
-    apogee = [f"2M{int(r / 15):02d}{i:06d}+{int(d):02d}{i:05d}" for i, (r, d) in
-              enumerate(zip(ra, dec, strict=True))]  # fmt: skip
+    apogee = [
+        f"2M{int(r / 15):02d}{i:06d}+{int(d):02d}{i:05d}"
+        for i, (r, d) in enumerate(zip(ra, dec, strict=True))
+    ]
     add("APOGEE", np.array(apogee), None, "meta.id;meta.main", "APOGEE ID in DR14")
-    add("KIC", rng.choice(np.arange(1_500_000, 12_900_000), n, replace=False).astype(np.int32),
-        None, "meta.id", "Kepler Input Catalogue ID")  # fmt: skip
+    add(
+        "KIC",
+        rng.choice(np.arange(1_500_000, 12_900_000), n, replace=False).astype(np.int32),
+        None,
+        "meta.id",
+        "Kepler Input Catalogue ID",
+    )
     add("RAdeg", np.round(ra, 4), "deg", "pos.eq.ra", "Right Ascension (J2000)")
     add("DEdeg", np.round(dec, 4), "deg", "pos.eq.dec", "Declination (J2000)")
     add("[Fe/H]", feh, None, "phys.abund.Fe", "APOGEE [Fe/H] (DR14)")
     add("[alpha/M]", np.round(rng.uniform(-0.05, 0.3, n), 2), None, "phys.abund", "[alpha/M]")
     age_col = np.ma.masked_array(age, mask=np.arange(n) == n - 1)
     add("Age", age_col, "Gyr", "time.age", "? Age from PARAM")
-    add("b_Age", np.ma.masked_array(np.round(age * 0.8, 1), mask=age_col.mask), "Gyr", "time.age",
-        "? Age 16th percentile")  # fmt: skip
-    add("b_age_lc", np.ma.masked_array(np.round(age * 1.3, 1), mask=age_col.mask), "Gyr",
-        "time.age", "? Age 84th percentile")  # fmt: skip
+    add(
+        "b_Age",
+        np.ma.masked_array(np.round(age * 0.8, 1), mask=age_col.mask),
+        "Gyr",
+        "time.age",
+        "? Age 16th percentile",
+    )
+    add(
+        "b_age_lc",
+        np.ma.masked_array(np.round(age * 1.3, 1), mask=age_col.mask),
+        "Gyr",
+        "time.age",
+        "? Age 84th percentile",
+    )
     add("Mass", mass, "solMass", "phys.mass", "Mass from PARAM")
     add("b_Mass", np.round(mass * 0.95, 2), "solMass", "phys.mass", "Mass 16th percentile")
     add("b_mass_lc", np.round(mass * 1.05, 2), "solMass", "phys.mass", "Mass 84th percentile")
-    add("evstate", rng.choice(np.array([1, 2], dtype=np.uint8), n, p=[0.7, 0.3]), None,
-        "meta.code", "[1/2] Evolutionary state")  # fmt: skip
+    add(
+        "evstate",
+        rng.choice(np.array([1, 2], dtype=np.uint8), n, p=[0.7, 0.3]),
+        None,
+        "meta.code",
+        "[1/2] Evolutionary state",
+    )
     add("_RA", np.round(ra, 5), "deg", "pos.eq.ra;meta.main", "Position from APOGEE name")
     add("_DE", np.round(dec, 5), "deg", "pos.eq.dec;meta.main", "Position from APOGEE name")
     return t
@@ -471,23 +535,36 @@ def _miglio_like(rng: np.random.Generator, n: int = 12) -> Table:
 
 def _cantat_like(rng: np.random.Generator) -> Table:
     """A synthetic table in the layout of J/A+A/640/A1/nodup (members of three clusters)."""
-    centres = {"NGC_6791": (290.221, 37.777, 8), "NGC_6819": (295.327, 40.190, 6),
-               "NGC_2682": (132.846, 11.817, 5)}  # fmt: skip
+    centres = {
+        "NGC_6791": (290.221, 37.777, 8),
+        "NGC_6819": (295.327, 40.190, 6),
+        "NGC_2682": (132.846, 11.817, 5),
+    }
     rows = []
     for name, (ra0, dec0, k) in centres.items():
         proba = np.round(np.linspace(0.4, 1.0, k), 1)
         for j in range(k):
-            rows.append((ra0 + rng.normal(0, 0.05), dec0 + rng.normal(0, 0.05),
-                         int(rng.integers(10**18, 7 * 10**18)), float(rng.uniform(11, 17)),
-                         proba[j], name))  # fmt: skip
+            rows.append(
+                (
+                    ra0 + rng.normal(0, 0.05),
+                    dec0 + rng.normal(0, 0.05),
+                    int(rng.integers(10**18, 7 * 10**18)),
+                    float(rng.uniform(11, 17)),
+                    proba[j],
+                    name,
+                )
+            )
     ra, dec, gaia, gmag, proba, cluster = map(np.array, zip(*rows, strict=True))
     t = Table()
     t["RA_ICRS"] = Column(np.round(ra, 6), unit="deg", meta={"ucd": "pos.eq.ra;meta.main"})
     t["DE_ICRS"] = Column(np.round(dec, 6), unit="deg", meta={"ucd": "pos.eq.dec;meta.main"})
-    t["GaiaDR2"] = Column(gaia.astype(np.int64), description="Gaia DR2 source_id",
-                          meta={"ucd": "meta.id"})  # fmt: skip
+    t["GaiaDR2"] = Column(
+        gaia.astype(np.int64), description="Gaia DR2 source_id", meta={"ucd": "meta.id"}
+    )
     t["Gmag"] = Column(np.round(gmag, 3), unit="mag", meta={"ucd": "phot.mag;em.opt"})
-    t["proba"] = Column(proba, description="Membership probability", meta={"ucd": "stat.probability"})
+    t["proba"] = Column(
+        proba, description="Membership probability", meta={"ucd": "stat.probability"}
+    )
     t["Cluster"] = Column(cluster, description="Cluster name", meta={"ucd": "meta.id.parent"})
     return t
 

@@ -85,8 +85,19 @@ def test_fault_matrix(tmp_path: Path, fits: dict[int, bytes]) -> None:
         "1011": ("resumed", 1),
     }
     # One request per attempt, none for retries of 4xx or invalid files.
-    assert counts == {1001: 1, 1002: 2, 1003: 2, 1004: 2, 1005: 1, 1006: 1, 1007: 1,
-                      1008: 1, 1009: 3, 1010: 3, 1011: 1}  # fmt: skip
+    assert counts == {
+        1001: 1,
+        1002: 2,
+        1003: 2,
+        1004: 2,
+        1005: 1,
+        1006: 1,
+        1007: 1,
+        1008: 1,
+        1009: 3,
+        1010: 3,
+        1011: 1,
+    }
     assert ranges["/f/1005"] == f"bytes={len(fits[1005]) // 2}-"
     for obsid in (1001, 1002, 1003, 1004, 1005, 1006, 1011):
         assert (out / f"{obsid}.fits.gz").read_bytes() == fits[obsid]
@@ -114,8 +125,10 @@ def test_valid_file_is_skipped_without_request(tmp_path: Path, fits: dict[int, b
     (tmp_path / "1002.fits.gz").write_bytes(b"not a fits file")  # invalid: fetched again
     routes = {"/f/1001": Route(fits[1001]), "/f/1002": Route(fits[1002])}
     with LoopbackServer(routes, max_requests=5, lifetime=20) as server:
-        jobs = [DownloadJob(str(o), f"{server.url}/f/{o}", tmp_path / f"{o}.fits.gz")
-                for o in (1001, 1002)]  # fmt: skip
+        jobs = [
+            DownloadJob(str(o), f"{server.url}/f/{o}", tmp_path / f"{o}.fits.gz")
+            for o in (1001, 1002)
+        ]
         report = download_many(jobs, None, validate=same_obsid, **FAST)
         assert server.count("/f/1001") == 0
         assert server.count("/f/1002") == 1
@@ -164,7 +177,9 @@ def test_token_never_logged(
     assert "***" in refused.reason and "ConnectionError" in refused.reason
 
 
-def test_failure_file_header_only_when_nothing_failed(tmp_path: Path, fits: dict[int, bytes]) -> None:
+def test_failure_file_header_only_when_nothing_failed(
+    tmp_path: Path, fits: dict[int, bytes]
+) -> None:
     with LoopbackServer({"/f/1001": Route(fits[1001])}, max_requests=3, lifetime=20) as server:
         report = download_many([("a", f"{server.url}/f/1001", "a.fits.gz")], tmp_path, **FAST)
     write_failures(report, tmp_path / "failed.csv")
@@ -173,11 +188,17 @@ def test_failure_file_header_only_when_nothing_failed(tmp_path: Path, fits: dict
 
 def test_duplicate_jobs_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="share a key"):
-        download_many([("a", "http://127.0.0.1:9/x", "x"), ("a", "http://127.0.0.1:9/y", "y")],
-                      tmp_path, **FAST)  # fmt: skip
+        download_many(
+            [("a", "http://127.0.0.1:9/x", "x"), ("a", "http://127.0.0.1:9/y", "y")],
+            tmp_path,
+            **FAST,
+        )
     with pytest.raises(ValueError, match="share a destination"):
-        download_many([("a", "http://127.0.0.1:9/x", "x"), ("b", "http://127.0.0.1:9/y", "x")],
-                      tmp_path, **FAST)  # fmt: skip
+        download_many(
+            [("a", "http://127.0.0.1:9/x", "x"), ("b", "http://127.0.0.1:9/y", "x")],
+            tmp_path,
+            **FAST,
+        )
 
 
 def test_call_with_retries() -> None:

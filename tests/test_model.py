@@ -21,17 +21,14 @@ torch.set_num_threads(1)
 
 def reference_hsa(attn: HadamardSelfAttention, x: torch.Tensor) -> torch.Tensor:
     """HSA written out with Python loops over batch, token and channel (the slow reference)."""
-    w_qkv, b_qkv = attn.qkv.weight.tolist(), attn.qkv.bias.tolist()
+    w_qkv = attn.qkv.weight.tolist()
     w_out, b_out = attn.out.weight.tolist(), attn.out.bias.tolist()
     inner = attn.n_heads * attn.d_head
     n_batch, n_tok, d_model = x.shape
     out = torch.zeros(n_batch, n_tok, d_model, dtype=torch.float64)
     for b in range(n_batch):
         proj = [
-            [
-                sum(w_qkv[c][j] * float(x[b, n, j]) for j in range(d_model)) + b_qkv[c]
-                for c in range(3 * inner)
-            ]
+            [sum(w_qkv[c][j] * float(x[b, n, j]) for j in range(d_model)) for c in range(3 * inner)]
             for n in range(n_tok)
         ]
         q = [row[:inner] for row in proj]

@@ -28,11 +28,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "oscillation": {
         "smooth_pix": 9,  # running median removing noise and narrow lines before the periodogram
         "min_level": 0.05,  # ignore pixels fainter than this fraction of the median flux
+        "sample_aa": 3.0,  # uniform wavelength sampling of the smoothed log flux
         "window_aa": 1200.0,  # periodogram window (the mock's modulated segments are >= 1500 A)
         "step_aa": 150.0,
         "period_min_aa": 30.0,
         "period_max_aa": 320.0,
-        "n_periods": 300,
         "min_power": 0.45,  # fraction of the window's variance one sinusoid explains
         "min_amplitude": 0.04,  # fractional amplitude of that sinusoid
     },
@@ -44,20 +44,26 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "outlier": {
         "ref_pix": 15,  # running-median window of the local reference
         "scatter_pix": 61,  # window of the local robust scatter (MAD)
-        "n_sigma": 6.0,
-        "spike_frac": 0.35,  # a spike rises by at least this fraction of the local reference
-        "trough_frac": 0.55,  # a trough falls below (1 - trough_frac) of the local reference
+        "n_sigma": 7.0,
+        "spike_frac": 0.4,  # a spike rises by at least this fraction of the local reference
+        "trough_frac": 0.6,  # a trough falls below (1 - trough_frac) of the local reference
         "max_width_pix": 4,  # wider excursions are lines, bands or steps, not outliers
-        "edge_pix": 8,  # detector-edge pixels are ignored
-        "sky_lines_aa": [5578.9, 6302.0, 6365.5],  # vacuum [O I] night-sky lines (spikes ignored)
-        "sky_halfwidth_aa": 6.0,
-        "strong_lines_aa": [3934.8, 3969.6],  # Ca II K and H (troughs ignored)
-        "strong_halfwidth_aa": 12.0,
+        "edge_aa": 40.0,  # data this close to an end or a gap are ignored (LAMOST's roll-off)
+        "gap_aa": 10.0,
+        # brightest night-sky lines, vacuum: [O I] 5577, 6300, 6364, Na I D and the OH lines
+        # seen as residuals in real LAMOST spectra (residuals of either sign are ignored)
+        "sky_lines_aa": [5578.9, 5891.6, 5897.6, 6302.0, 6365.5, 8346.5, 8829.5, 9004.0],
+        "sky_halfwidth_aa": 5.0,
+        # deepest stellar and telluric absorption, vacuum: Ca II K, H; Ca I 4227; telluric A
+        "strong_lines_aa": [3934.8, 3969.6, 4227.9, 7605.0],
+        "strong_halfwidth_aa": 10.0,
     },
     "negative": {
         "smooth_pix": 15,
         "min_width_aa": 20.0,
         "min_significance": 8.0,  # of the run's summed flux below zero, in sigma
+        "edge_aa": 40.0,  # LAMOST's red end often dives below zero just before the padding
+        "gap_aa": 10.0,
     },
 }
 
@@ -147,7 +153,8 @@ def detect_negative(
 
     The running median of the usable pixels must be negative over at least ``min_width_aa`` and
     the summed flux of that run must lie ``min_significance`` sigma below zero, so the noisy,
-    near-zero far-blue flux of cool giants at low S/N does not count.
+    near-zero far-blue flux of cool giants at low S/N does not count. The last ``edge_aa`` of
+    data before an end or a gap are ignored (LAMOST's spectra often roll off below zero there).
     """
     c = _sub(cfg, "negative")
     good = usable(flux, ivar)
@@ -158,8 +165,9 @@ def detect_negative(
     f = np.asarray(flux, dtype=np.float64)[idx]
     iv = np.asarray(ivar, dtype=np.float64)[idx]
     med = ndimage.median_filter(f, size=c["smooth_pix"], mode="nearest")
+    inside = _away_from_edges(lam, c["edge_aa"], c["gap_aa"])
     best, region, flagged = 0.0, None, False
-    for sl in _runs(med < 0):
+    for sl in _runs((med < 0) & inside):
         sig = float(-np.sum(f[sl]) / np.sqrt(np.sum(1.0 / iv[sl])))
         width = float(lam[sl.stop - 1] - lam[sl.start])
         if sig > best:
@@ -179,44 +187,69 @@ def _near(lam: np.ndarray, centres: Iterable[float], halfwidth: float) -> np.nda
     return out
 
 
+def _away_from_edges(lam: np.ndarray, edge_aa: float, gap_aa: float) -> np.ndarray:
+    """Pixels at least ``edge_aa`` from both ends of their stretch of data (gaps > ``gap_aa``)."""
+    breaks = np.flatnonzero(np.diff(lam) > gap_aa) + 1
+    starts = np.r_[0, breaks]
+    ends = np.r_[breaks, lam.size] - 1
+    seg = np.repeat(np.arange(starts.size), ends - starts + 1)
+    return (lam - lam[starts][seg] >= edge_aa) & (lam[ends][seg] - lam >= edge_aa)
+
+
 def detect_outlier(
     wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, cfg: Mapping[str, Any] | None = None
 ) -> Detection:
-    """Narrow spikes or troughs far off a running median; score = largest excursion in sigma.
+    """Narrow spikes or troughs; score = largest confirmed excursion in units of the local noise.
 
-    A pixel is an outlier when it lies ``n_sigma`` times the local noise (the larger of the
-    pipeline's sigma and the local robust scatter) and a large fraction of the local reference
-    away from a running median, and the excursion is at most ``max_width_pix`` wide: absorption
-    lines at R~1800 are resolved and most are shallower; night-sky residual lines (spikes) and the
-    cores of Ca II H and K (troughs) are ignored.
+    Candidates are runs of at most ``max_width_pix`` pixels lying ``n_sigma`` times the local
+    noise (the larger of the pipeline's sigma and the local robust scatter) off a running median.
+    A candidate is confirmed against its flanks (the pixels 2-4 beyond each side): a spike must
+    rise ``spike_frac`` above the highest flank pixel, a trough must fall below
+    ``1 - trough_frac`` of the lowest. Resolved absorption lines have sloping flanks and the peaks
+    between blended lines are no higher than their flanks, so neither qualifies. The cores of the
+    deepest stellar and telluric lines (troughs), the brightest night-sky lines (both signs), and
+    ``edge_aa`` of data next to either end or a gap wider than ``gap_aa`` are ignored.
     """
     c = _sub(cfg, "outlier")
     good = usable(flux, ivar)
     if good.sum() < 3 * c["ref_pix"]:
         return False, None, 0.0
     idx = np.flatnonzero(good)
-    lam = wavelength[idx]
+    lam = np.asarray(wavelength, dtype=np.float64)[idx]
     f = np.asarray(flux, dtype=np.float64)[idx]
     sigma = 1.0 / np.sqrt(np.asarray(ivar, dtype=np.float64)[idx])
     ref = ndimage.median_filter(f, size=c["ref_pix"], mode="nearest")
     resid = f - ref
     mad = ndimage.median_filter(np.abs(resid), size=c["scatter_pix"], mode="nearest")
     noise = np.maximum(sigma, 1.4826 * mad)
-    level = np.maximum(ref, 0.05 * np.median(np.abs(f)))
+    floor = 0.05 * float(np.median(np.abs(f)))
     nsig = resid / noise
-    spike = (nsig >= c["n_sigma"]) & (resid >= c["spike_frac"] * level)
-    trough = (nsig <= -c["n_sigma"]) & (f <= (1.0 - c["trough_frac"]) * level)
-    spike &= ~_near(lam, c["sky_lines_aa"], c["sky_halfwidth_aa"])
-    trough &= ~_near(lam, c["strong_lines_aa"], c["strong_halfwidth_aa"])
-    edge = np.zeros(lam.shape, dtype=bool)
-    edge[: c["edge_pix"]] = edge[-c["edge_pix"] :] = True
-    hits = (spike | trough) & ~edge
+    candidates = np.abs(nsig) >= c["n_sigma"]
+    inside = _away_from_edges(lam, c["edge_aa"], c["gap_aa"])
+    sky = _near(lam, c["sky_lines_aa"], c["sky_halfwidth_aa"])
+    strong = _near(lam, c["strong_lines_aa"], c["strong_halfwidth_aa"])
+    n = len(f)
     best, where = 0.0, []
-    for sl in _runs(hits):
+    for sl in _runs(candidates & inside & ~sky):
         if sl.stop - sl.start > c["max_width_pix"]:
             continue
-        where.append(float(lam[sl.start]))
-        best = max(best, float(np.max(np.abs(nsig[sl]))))
+        flank = np.r_[max(sl.start - 4, 0) : max(sl.start - 1, 0), sl.stop + 1 : min(sl.stop + 4, n)]
+        if flank.size < 3:
+            continue
+        top, bottom = float(np.max(f[flank])), float(np.min(f[flank]))
+        if bottom <= floor:  # no positive continuum to be an outlier of (see detect_negative)
+            continue
+        local = float(np.max(noise[sl]))
+        peak, low = float(np.max(f[sl])), float(np.min(f[sl]))
+        is_spike = peak - top >= max(c["spike_frac"] * top, c["n_sigma"] * local)
+        is_trough = (
+            not strong[sl].any()
+            and low <= (1.0 - c["trough_frac"]) * bottom
+            and bottom - low >= c["n_sigma"] * local
+        )
+        if is_spike or is_trough:
+            where.append(float(lam[sl.start]))
+            best = max(best, float(np.max(np.abs(nsig[sl]))))
     if not where:
         return False, None, 0.0
     return True, (min(where) - 2.0, max(where) + 2.0), best
@@ -226,13 +259,14 @@ def detect_outlier(
 def detect_oscillation(
     wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, cfg: Mapping[str, Any] | None = None
 ) -> Detection:
-    """A periodic modulation of the continuum; score = best windowed Lomb-Scargle power.
+    """A periodic modulation of the continuum; score = best windowed periodogram power.
 
-    The log of the median-smoothed flux is detrended by a quadratic in sliding windows of
-    ``window_aa`` and searched for one sinusoid (period ``period_min_aa``-``period_max_aa``,
-    in linear wavelength). Flagged when, in some window, it explains at least ``min_power`` of
-    the variance with a fractional amplitude of at least ``min_amplitude``. Absorption lines and
-    bands are not periodic, so they spread over many periods and explain little variance each.
+    The log of the median-smoothed flux is put on a uniform linear-wavelength grid, cut into
+    sliding windows of ``window_aa``, each detrended by a quadratic, and searched (FFT
+    periodogram) for one sinusoid with a period of ``period_min_aa``-``period_max_aa``. Flagged
+    when, in some window, that sinusoid explains at least ``min_power`` of the variance with a
+    fractional amplitude of at least ``min_amplitude``. Lines and bands are not periodic: each
+    spreads over many frequencies and explains little variance at any one of them.
     """
     c = _sub(cfg, "oscillation")
     good = usable(flux, ivar)
@@ -242,43 +276,37 @@ def detect_oscillation(
     f = np.asarray(flux, dtype=np.float64)[idx]
     smooth = ndimage.median_filter(f, size=c["smooth_pix"], mode="nearest")
     keep = smooth > c["min_level"] * np.median(np.abs(f))
-    lam = wavelength[idx][keep]
-    y_all = np.log(smooth[keep])
+    lam = np.asarray(wavelength, dtype=np.float64)[idx][keep]
     if lam.size < 5 * c["smooth_pix"]:
         return False, None, 0.0
-    step = max(1, c["smooth_pix"] // 3)
-    lam, y_all = lam[::step], y_all[::step]
-    periods = np.geomspace(c["period_min_aa"], c["period_max_aa"], c["n_periods"])
-    omega = 2.0 * np.pi / periods
-    best_power, best_region, best_amp = 0.0, None, 0.0
-    flagged = False
-    width = min(c["window_aa"], float(lam[-1] - lam[0]))
-    starts = np.arange(lam[0], lam[-1] - width + 1e-9, c["step_aa"])
-    if starts.size == 0:
-        starts = np.array([lam[0]])
-    for lo in starts:
-        m = (lam >= lo) & (lam <= lo + width)
-        if m.sum() < 30:
-            continue
-        x = lam[m] - lo
-        y = y_all[m]
-        y = y - np.polyval(np.polyfit(x, y, 2), x)
-        raw = signal.lombscargle(x, y, omega)  # = amplitude**2 * n / 4 for a pure sinusoid
-        power = 2.0 * raw / max(float(np.dot(y, y)), 1e-300)
-        k = int(np.argmax(power))
-        amp = float(np.sqrt(4.0 * raw[k] / x.size))
-        if power[k] > best_power:
-            best_power = float(power[k])
-        if power[k] >= c["min_power"] and amp >= c["min_amplitude"]:
-            flagged = True
-            reg = (float(lo), float(lo + width))
-            best_region = (
-                reg
-                if best_region is None
-                else (min(best_region[0], reg[0]), max(best_region[1], reg[1]))
-            )
-            best_amp = max(best_amp, amp)
-    return flagged, best_region, best_power
+    step = c["sample_aa"]
+    grid = np.arange(lam[0], lam[-1], step)
+    y = np.interp(grid, lam, np.log(smooth[keep]))
+    n_win = int(round(min(c["window_aa"], grid[-1] - grid[0]) / step))
+    if n_win < 16:
+        return False, None, 0.0
+    hop = max(1, int(round(c["step_aa"] / step)))
+    windows = np.lib.stride_tricks.sliding_window_view(y, n_win)[::hop]
+    x = np.linspace(-1.0, 1.0, n_win)
+    basis = np.polynomial.legendre.legvander(x, 2)  # quadratic detrend, one projection for all
+    coef, *_ = np.linalg.lstsq(basis, windows.T, rcond=None)
+    resid = windows - (basis @ coef).T
+    n_fft = 4 * int(2 ** np.ceil(np.log2(n_win)))
+    spectrum = np.abs(np.fft.rfft(resid, n=n_fft, axis=1)) ** 2
+    freq = np.fft.rfftfreq(n_fft, d=step)
+    band = (freq >= 1.0 / c["period_max_aa"]) & (freq <= 1.0 / c["period_min_aa"])
+    total = np.maximum(np.sum(resid**2, axis=1), 1e-300)
+    power = 2.0 * spectrum[:, band] / (n_win * total[:, None])  # variance fraction explained
+    amplitude = 2.0 * np.sqrt(spectrum[:, band]) / n_win
+    k = np.argmax(power, axis=1)
+    rows = np.arange(len(k))
+    best_power, best_amp = power[rows, k], amplitude[rows, k]
+    hit = (best_power >= c["min_power"]) & (best_amp >= c["min_amplitude"])
+    score = float(best_power.max())
+    if not hit.any():
+        return False, None, score
+    starts = grid[0] + np.flatnonzero(hit) * hop * step
+    return True, (float(starts.min()), float(starts.max() + n_win * step)), score
 
 
 DETECTORS = {

@@ -491,7 +491,8 @@ def download_many(
 
     ``dest`` paths that are relative are taken under ``dest_dir``. ``timeout`` (s) applies to
     connecting and to each read. ``retries`` is the number of extra attempts after the first.
-    Files already present and accepted by ``validate`` are skipped without any request.
+    Files already present and accepted by ``validate`` (any non-empty file when there is no
+    validator) are skipped without any request; present but rejected ones are fetched again.
     """
     if workers < 1 or retries < 0 or backoff < 0 or timeout <= 0:
         raise ValueError(

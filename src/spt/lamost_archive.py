@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -144,6 +145,13 @@ def _within(frame: pd.DataFrame, ra: float, dec: float, radius_arcsec: float) ->
     return frame[centre.separation(rows).arcsec <= radius_arcsec * (1 + 1e-9)]
 
 
+def _star_key(value: object) -> str:
+    """A star id as text; ids read as floats (1001.0) lose the decimal part."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def query_catalog_near(
     positions: pd.DataFrame,
     radius_arcsec: float,
@@ -166,10 +174,10 @@ def query_catalog_near(
 ) -> pd.DataFrame:
     """LRS catalogue rows within ``radius_arcsec`` of each position, one row per obsid.
 
-    One cone search per star, cached as ``<cache_dir>/<id>.xml``; rows outside the radius are
-    dropped again here (services differ in ``sr`` units). Raises ArchiveError if any cone
-    failed (the failure list goes to ``failures_path``): a partial catalogue would silently
-    lose stars. Written with ``write_catalog`` to ``output`` when given.
+    One cone search per star, cached as ``<cache_dir>/<release>_r<radius>/<id>.xml``; rows
+    outside the radius are dropped again here (services differ in ``sr`` units). Raises
+    ArchiveError if any cone failed (the failure list goes to ``failures_path``): a partial
+    catalogue would silently lose stars. Written with ``write_catalog`` to ``output`` when given.
     """
     missing = [c for c in (id_col, ra_col, dec_col) if c not in positions.columns]
     if missing:
@@ -177,12 +185,13 @@ def query_catalog_near(
     if radius_arcsec <= 0:
         raise ValueError(f"radius_arcsec must be positive, got {radius_arcsec}")
     stars = positions[[id_col, ra_col, dec_col]].dropna().drop_duplicates(id_col)
-    cache = Path(cache_dir)
+    # Responses depend on the release and the radius: keep each combination apart.
+    cache = Path(cache_dir) / re.sub(r"[^0-9A-Za-z.]+", "_", f"{release}_r{radius_arcsec:g}")
     jobs = [
         DownloadJob(
-            str(sid),
+            _star_key(sid),
             cone_search_url(base_url, release, float(ra), float(dec), radius_arcsec, template),
-            cache / f"{sid}.xml",
+            cache / f"{_star_key(sid)}.xml",
         )
         for sid, ra, dec in stars.itertuples(index=False)
     ]

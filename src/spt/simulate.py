@@ -412,7 +412,8 @@ def synthesize_chunk(
             for k, (a, b) in bands.items()
         }
         header = {
-            "OBSID": int(row.obsid), "DESIG": row.designation, "RA": float(row.ra), "DEC": float(row.dec),
+            "OBSID": int(row.obsid), "DESIG": row.designation,
+            "RA": float(row.ra), "DEC": float(row.dec),
             "DATA_V": "LAMOST DR9", "LMJD": int(row.lmjd), "MJD": int(row.lmjd) - 1,
             "PLANID": row.planid, "SPID": int(row.spid), "FIBERID": int(row.fiberid),
             "CLASS": "STAR", "SUBCLASS": row.subclass, "Z": float(np.round(z, 8)),
@@ -501,7 +502,7 @@ def build_survey(cfg: Mapping[str, Any], seed: int) -> Survey:
     seismic.insert(1, "RAJ2000", np.round(stars["ra"].to_numpy(), 6))
     seismic.insert(2, "DEJ2000", np.round(stars["dec"].to_numpy(), 6))
     # Catastrophic label errors (e.g. a wrong evolutionary state), for the label-outlier cut.
-    n_bad = int(round(cfg["label_outlier_fraction"] * n_seis))
+    n_bad = round(cfg["label_outlier_fraction"] * n_seis)
     bad = rng.choice(n_seis, size=n_bad, replace=False)
     factor = rng.uniform(2.0, 4.0, n_bad) ** rng.choice([-1.0, 1.0], n_bad)
     seismic.loc[bad, "Age"] = np.round(seismic.loc[bad, "Age"].to_numpy() * factor, 4)
@@ -555,7 +556,7 @@ def build_survey(cfg: Mapping[str, Any], seed: int) -> Survey:
 
     # Spectra: the first n_spec seismic stars, repeats of some of them, and cluster giants.
     observed = stars.iloc[:n_spec].assign(role="seismic", cluster="")
-    n_rep = int(round(cfg["repeat_fraction"] * n_spec))
+    n_rep = round(cfg["repeat_fraction"] * n_spec)
     repeats = observed.sample(n=n_rep, random_state=int(rng.integers(2**31))).assign(role="repeat")
     spectra = pd.concat(
         [observed, repeats, *[m.assign(role="cluster") for m in members]], ignore_index=True

@@ -73,7 +73,7 @@ class TrainConfig:
         base: dict[str, Any] = {
             "epochs": 2,
             "batch_size": 32,
-            "lr": 3e-3,
+            "lr": 1e-2,
             "patience": 5,
             "device": "cpu",
             "model": tiny_model | {"ffn_dim": 32},

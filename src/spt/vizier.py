@@ -84,6 +84,11 @@ _SPEC_KEYS = {
 
 Spec = str | None | Mapping[str, Any]
 
+
+class ColumnMappingError(ValueError):
+    """A mapping names a source column the table does not have (or matches several)."""
+
+
 #: Ready mappings (target column -> source spec) for catalogues whose columns could be checked.
 SEISMIC_PRESETS: dict[str, dict[str, Any]] = {
     "miglio2021": {
@@ -147,7 +152,9 @@ def _column(frame: pd.DataFrame, name: str, target: str) -> pd.Series:
     if len(matches) == 1:
         return frame[matches[0]]
     what = "several columns match" if matches else "no such column"
-    raise KeyError(f"{target}: source column {name!r}: {what}; table has {list(frame.columns)}")
+    raise ColumnMappingError(
+        f"{target}: source column {name!r}: {what}; table has {list(frame.columns)}"
+    )
 
 
 def _numeric(frame: pd.DataFrame, name: str, target: str) -> pd.Series:
@@ -175,10 +182,25 @@ def _phase(frame: pd.DataFrame, spec: Spec) -> pd.Series:
         return pd.Series(PHASE_UNKNOWN, index=frame.index, dtype=int)
     if isinstance(spec, str):
         spec = {"column": spec, "codes": {0: 0, 1: 1, 2: 2}}
+    _check_spec(spec, "Phase")
     codes = {_code_key(k): int(v) for k, v in dict(spec.get("codes") or {}).items()}
     default = int(spec.get("default", PHASE_UNKNOWN))
     source = _column(frame, spec["column"], "Phase")
     return source.map(lambda v: codes.get(_code_key(v), default)).astype(int)
+
+
+def _check_spec(spec: Mapping[str, Any], target: str) -> None:
+    unknown = set(spec) - _SPEC_KEYS
+    if unknown:
+        raise ValueError(f"{target}: unknown mapping key(s) {sorted(unknown)}")
+    for pair in (("lower", "upper"), ("minus", "plus")):
+        if (pair[0] in spec) != (pair[1] in spec):
+            raise ValueError(f"{target}: give both {pair[0]!r} and {pair[1]!r}")
+    if "column" not in spec and "lower" not in spec:
+        raise ValueError(f"{target}: a mapping needs 'column' (or 'lower' and 'upper')")
+    ref = spec.get("relative_to")
+    if ref is not None and ref not in SEISMIC_COLUMNS:
+        raise ValueError(f"{target}: relative_to {ref!r} is not a target column")
 
 
 def _value(frame: pd.DataFrame, spec: Spec, target: str, done: pd.DataFrame) -> pd.Series:
@@ -187,9 +209,7 @@ def _value(frame: pd.DataFrame, spec: Spec, target: str, done: pd.DataFrame) -> 
         return pd.Series(np.nan, index=frame.index, dtype=float)
     if isinstance(spec, str):
         return _numeric(frame, spec, target)
-    unknown = set(spec) - _SPEC_KEYS
-    if unknown:
-        raise ValueError(f"{target}: unknown mapping key(s) {sorted(unknown)}")
+    _check_spec(spec, target)
     if "lower" in spec or "upper" in spec:
         lower = _transform(_numeric(frame, spec["lower"], target), spec)
         upper = _transform(_numeric(frame, spec["upper"], target), spec)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from spt.model.attention import SOFTMAX_KINDS, HadamardSelfAttention
+from spt.model.attention import SOFTMAX_KINDS, HadamardSelfAttention, TokenDropout
 
 TokenLayout = Literal["chunks", "components"]
 TOKEN_LAYOUTS: tuple[str, ...] = get_args(TokenLayout)
@@ -97,7 +97,10 @@ class SPTBlock(nn.Module):
         self.attn = HadamardSelfAttention(d_model, n_heads, d_head, dropout, softmax)
         self.norm_ffn = TokenBatchNorm(d_model)
         self.ffn = nn.Sequential(
-            nn.Linear(d_model, ffn_dim), nn.GELU(), nn.Linear(ffn_dim, d_model), nn.Dropout(dropout)
+            nn.Linear(d_model, ffn_dim),
+            nn.GELU(),
+            nn.Linear(ffn_dim, d_model),
+            TokenDropout(dropout),
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -1,0 +1,232 @@
+"""spt.vizier through the real astroquery code against an HTTPS VizieR double on 127.0.0.1."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.table import Table
+from loopback import (
+    CANTAT_FIXTURE,
+    MIGLIO_FIXTURE,
+    LoopbackServer,
+    Route,
+    VizierResponder,
+    isolate_network,
+    read_votable_tables,
+    self_signed_cert,
+    server_tls_context,
+)
+
+from spt.vizier import (
+    CLUSTER_COLUMNS,
+    SEISMIC_COLUMNS,
+    fetch_cluster_members,
+    fetch_seismic,
+    query_vizier,
+    seismic_preset,
+    standardise_seismic,
+)
+
+VIZ = "/viz-bin/votable"
+FAST = {"retries": 2, "backoff": 0.01, "timeout": 10.0}
+REAL_MIGLIO = (
+    Path(__file__).resolve().parents[2]
+    / "shared/data/seismic/fjaellet-xgboost_chem_ages__data__kepler_apogee_miglio2021.fit"
+)
+
+
+@pytest.fixture
+def tables() -> dict[str, Table]:
+    return {**read_votable_tables(MIGLIO_FIXTURE), **read_votable_tables(CANTAT_FIXTURE)}
+
+
+@pytest.fixture
+def vizier(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tables: dict[str, Table]
+) -> Iterator[tuple[LoopbackServer, VizierResponder]]:
+    """HTTPS VizieR double; its self-signed certificate is trusted through REQUESTS_CA_BUNDLE."""
+    isolate_network(monkeypatch)
+    cert, key = self_signed_cert(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    responder = VizierResponder(tables)
+    routes = {VIZ: Route(responder, content_type="text/xml")}
+    with LoopbackServer(
+        routes, tls=server_tls_context(cert, key), max_requests=20, lifetime=30
+    ) as s:
+        yield s, responder
+
+
+def test_fetch_seismic_through_astroquery(
+    vizier: tuple[LoopbackServer, VizierResponder], tables: dict[str, Table], tmp_path: Path
+) -> None:
+    server, responder = vizier
+    preset = seismic_preset("miglio2021")
+    output = tmp_path / "seismic.csv"
+    frame = fetch_seismic(preset["catalog"], server.host, preset["columns"], output, **FAST)
+    script = responder.scripts[0]
+    assert script["-source"] == "J/A+A/645/A85/catalog"
+    assert "-out.all" in script and script["-out.max"] == "unlimited"
+
+    served = tables["J/A+A/645/A85/catalog"]
+    assert list(frame.columns) == list(SEISMIC_COLUMNS)
+    assert frame["KIC"].tolist() == served["KIC"].tolist()
+    np.testing.assert_allclose(frame["RAJ2000"], served["RAdeg"])
+    np.testing.assert_allclose(frame["[Fe/H]"], served["[Fe/H]"])
+    np.testing.assert_allclose(frame["Mass"], served["Mass"])
+    half_width = (served["b_mass_lc"] - served["b_Mass"]) / 2
+    np.testing.assert_allclose(frame["e_Mass"], half_width)
+    age = served["Age"].filled(np.nan)
+    np.testing.assert_allclose(frame["Age"], age, equal_nan=True)
+    e_age = ((served["b_age_lc"] - served["b_Age"]) / 2).filled(np.nan)
+    np.testing.assert_allclose(frame["e_Age"], e_age, equal_nan=True)
+    assert frame["Age"].isna().sum() == 1
+    assert frame["Phase"].tolist() == [int(v) for v in served["evstate"]]
+    assert frame["Teff"].isna().all() and frame["numax"].isna().all()
+
+    written = pd.read_csv(output)
+    assert list(written.columns) == list(SEISMIC_COLUMNS) and len(written) == len(served)
+    fetch_seismic(preset["catalog"], server.host, preset["columns"], output, **FAST)
+    assert server.count(VIZ) == 1  # the valid output was reused without a query
+
+
+def test_fetch_cluster_members(
+    vizier: tuple[LoopbackServer, VizierResponder], tables: dict[str, Table], tmp_path: Path
+) -> None:
+    server, responder = vizier
+    clusters = [
+        {"name": "NGC 6791", "log_age": 9.80, "e_log_age": 0.05, "feh": 0.40, "ref": "CG20"},
+        {"name": "NGC 6819", "log_age": 9.35, "e_log_age": 0.05, "feh": 0.09, "ref": "CG20"},
+        {
+            "name": "M67",
+            "vizier_name": "NGC_2682",
+            "age": 4.0,
+            "e_age": 0.5,
+            "feh": 0.07,
+            "ref": "lit",
+        },
+    ]
+    output = tmp_path / "clusters.csv"
+    frame = fetch_cluster_members(clusters, output, server=server.host, min_probability=0.7, **FAST)
+    assert [s["Cluster"] for s in responder.scripts] == ["NGC_6791", "NGC_6819", "NGC_2682"]
+    assert all(s["proba"] == ">=0.7" for s in responder.scripts)
+
+    served = tables["J/A+A/640/A1/nodup"].to_pandas()
+    expected = served[served["proba"] >= 0.7]
+    assert list(frame.columns) == list(CLUSTER_COLUMNS)
+    assert frame.groupby("cluster").size().to_dict() == {
+        "NGC 6791": int((expected["Cluster"] == "NGC_6791").sum()),
+        "NGC 6819": int((expected["Cluster"] == "NGC_6819").sum()),
+        "M67": int((expected["Cluster"] == "NGC_2682").sum()),
+    }
+    assert sorted(frame["member_id"]) == sorted(str(i) for i in expected["GaiaDR2"])
+    ngc6791 = frame[frame["cluster"] == "NGC 6791"].iloc[0]
+    assert ngc6791["age_lit"] == pytest.approx(10**0.8)
+    assert ngc6791["e_age_lit"] == pytest.approx(10**0.8 * math.log(10) * 0.05)
+    assert ngc6791["feh_lit"] == 0.40 and ngc6791["age_ref"] == "CG20"
+    m67 = frame[frame["cluster"] == "M67"].iloc[0]
+    assert (m67["age_lit"], m67["e_age_lit"]) == (4.0, 0.5)
+    assert pd.read_csv(output, dtype={"member_id": str}).equals(frame)
+
+    with pytest.raises(LookupError, match="NGC_9999"):
+        fetch_cluster_members(
+            [{"name": "NGC 9999", "age": 1.0}], tmp_path / "none.csv", server=server.host, **FAST
+        )
+
+
+def test_vizier_server_errors(vizier: tuple[LoopbackServer, VizierResponder]) -> None:
+    server, _ = vizier
+    route = server.routes[VIZ]
+    route.faults = ["500", "ok"]
+    table = query_vizier("J/A+A/645/A85/catalog", server.host, **FAST)
+    assert len(table) == 12 and server.count(VIZ) == 2
+
+    route.faults = ["403"]
+    with pytest.raises(RuntimeError, match=r"HTTP 403.*|after 1 attempt"):
+        query_vizier("J/A+A/645/A85/catalog", server.host, **FAST)
+    assert server.count(VIZ) == 3  # a 4xx is not retried
+
+    route.faults = ["ok"]
+    with pytest.raises(LookupError, match="no rows"):
+        query_vizier("J/Nope/1/table", server.host, **FAST)
+
+
+def test_standardise_transforms() -> None:
+    """APOKASC-2-like encodings: log age in Myr with asymmetric errors, fractional mass errors,
+    text evolutionary states, and a mangled [Fe/H] column name."""
+    source = pd.DataFrame(
+        {
+            "KIC": [10, 11, None],
+            "_RA": [290.0, 291.0, 292.0],
+            "_DE": [44.0, 45.0, 46.0],
+            "Teff": [4700.0, 4800.0, 4900.0],
+            "FeH": [0.1, -0.2, 0.0],
+            "Numax": [30.0, 80.0, 50.0],
+            "Dnu": [4.0, 7.5, 5.0],
+            "M(cor)": [1.0, 1.5, 1.2],
+            "e_M(cor)": [0.1, 0.02, 0.05],
+            "LogAge": [4.0, 3.5, 3.7],
+            "e_LogAge": [0.1, 0.2, 0.1],
+            "E_LogAge": [0.1, 0.1, 0.1],
+            "ES": ["RGB", "RC", "AMB"],
+        }
+    )
+    out = standardise_seismic(source, seismic_preset("apokasc2")["columns"])
+    assert list(out.columns) == list(SEISMIC_COLUMNS)
+    assert out["KIC"].tolist() == [10, 11]  # the row without a KIC is dropped
+    np.testing.assert_allclose(out["Age"], [10.0, 10**0.5])
+    np.testing.assert_allclose(out["e_Age"], [(10**4.1 - 10**3.9) / 2e3, (10**3.6 - 10**3.3) / 2e3])
+    np.testing.assert_allclose(out["e_Mass"], [0.1, 0.03])
+    np.testing.assert_allclose(out["[Fe/H]"], [0.1, -0.2])
+    assert out["Phase"].tolist() == [1, 2]
+    unknown = standardise_seismic(
+        source.iloc[[2]].assign(KIC=12),
+        {
+            "KIC": "KIC",
+            "RAJ2000": "_RA",
+            "DEJ2000": "_DE",
+            "Mass": "M(cor)",
+            "Age": "LogAge",
+            "Phase": {"column": "ES", "codes": {"RGB": 1}},
+        },
+    )
+    assert unknown["Phase"].tolist() == [0]
+
+
+def test_mapping_errors() -> None:
+    frame = pd.DataFrame({"KIC": [1], "RA": [1.0], "DE": [2.0], "M": [1.0], "A": [3.0]})
+    good = {"KIC": "KIC", "RAJ2000": "RA", "DEJ2000": "DE", "Mass": "M", "Age": "A"}
+    assert standardise_seismic(frame, good)["Age"].tolist() == [3.0]
+    with pytest.raises(ValueError, match="unknown target"):
+        standardise_seismic(frame, {**good, "age": "A"})
+    with pytest.raises(ValueError, match=r"required column\(s\) \['Age'\]"):
+        standardise_seismic(frame, {**good, "Age": None})
+    with pytest.raises(ValueError, match="Mass: source column 'Mas': no such column"):
+        standardise_seismic(frame, {**good, "Mass": "Mas"})
+    with pytest.raises(ValueError, match="unknown mapping key"):
+        standardise_seismic(frame, {**good, "Age": {"column": "A", "log": True}})
+    with pytest.raises(ValueError, match="give both 'lower' and 'upper'"):
+        standardise_seismic(frame, {**good, "e_Age": {"lower": "A"}})
+    with pytest.raises(ValueError, match="relative_to 'mass'"):
+        standardise_seismic(frame, {**good, "e_Mass": {"column": "M", "relative_to": "mass"}})
+
+
+@pytest.mark.skipif(not REAL_MIGLIO.exists(), reason="shared real-data files not present")
+def test_miglio_preset_on_the_real_vizier_export() -> None:
+    """The preset against VizieR's own FITS export of J/A+A/645/A85/catalog."""
+    frame = standardise_seismic(Table.read(REAL_MIGLIO), seismic_preset("miglio2021")["columns"])
+    assert len(frame) == 3315
+    assert frame["Phase"].value_counts().to_dict() == {1: 2428, 2: 887}
+    assert frame["Age"].isna().sum() == 22
+    has_age = frame["Age"].notna()
+    # 20 stars have b_Age == b_age_lc (ages are rounded to 0.1 Gyr): zero, never negative.
+    assert (frame.loc[has_age, "e_Age"] >= 0).all() and (
+        frame.loc[has_age, "e_Age"] == 0
+    ).sum() == 20
+    assert (frame["e_Mass"] > 0).all()
+    assert frame["Mass"].between(0.79, 2.73).all()
+    assert frame["RAJ2000"].between(279, 302).all() and frame["DEJ2000"].between(36, 53).all()

@@ -1,0 +1,65 @@
+"""The Snakemake workflow itself: config validation, dry runs and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+def test_dry_run_default_config(tmp_path):
+    proc = run_snakemake(tmp_path, "-n", "--cores", "1")
+    assert "simulate_survey" in proc.stdout and "crossmatch" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("crossmatch: {radius_arcsecs: 3}", "radius_arcsecs"),
+        ("crossmatch: {radius_arcsec: -1}", "radius_arcsec"),
+        ("seed: forty-two", "seed"),
+        ("source: sdss", "source"),
+        ("simulate: {anomalies: {oscillation: 0.9}}", "oscillation"),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path, override, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(override + "\n")
+    proc = run_snakemake(tmp_path, "-n", "--cores", "1", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "Error validating config file" in out or "ValidationError" in out
+    assert message in out
+    assert not (tmp_path / "results").exists()
+
+
+def test_tiny_end_to_end(tiny_run):
+    matched = pd.read_csv(tiny_run / "results/data/matched.csv")
+    summary = pd.read_csv(tiny_run / "results/data/crossmatch_summary.csv").set_index("quantity")
+    truth = pd.read_csv(tiny_run / "resources/simulated/truth.csv")
+    # Every observed seismic star is matched once, to its own spectrum.
+    assert len(matched) == summary.loc["matched_stars", "count"] == 240
+    assert matched["kic"].is_unique
+    own = truth.set_index("obsid").loc[matched["obsid"], "kic"].to_numpy()
+    assert (own == matched["kic"].to_numpy()).all()
+    assert summary.loc["unmatched_seismic_stars", "count"] == 40
+    assert summary.loc["extra_spectra_dropped", "count"] == (truth["role"] == "repeat").sum()
+    # The kept spectrum is the best of a star's spectra.
+    best = truth[truth["kic"] > 0].groupby("kic")["snrg"].max()
+    assert (matched.set_index("kic")["snrg"] == best.loc[matched["kic"]].to_numpy()).all()
+    assert (tiny_run / "results/logs/crossmatch.log").exists()
+    assert (tiny_run / "results/benchmarks/simulate_survey.tsv").exists()
+
+
+def test_rerun_is_a_no_op(tiny_run):
+    proc = run_snakemake(tiny_run, "-n", "--cores", "1", "data")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_repo_has_required_layout():
+    for path in ("Snakefile", "workflow/rules", "workflow/scripts", "config/config.yaml",
+                 "config/schema.yaml", "envs", "results", "tests", ".test/config/config.yaml"):  # fmt: skip
+        assert (REPO / path).exists(), path
