@@ -7,7 +7,6 @@ import os
 
 from snakemake.utils import min_version, validate
 
-
 min_version("9.0")
 
 
@@ -19,6 +18,7 @@ validate(config, "config/schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/fetch.smk"
 
 
 # Target rules: `snakemake <target>` builds one stage's products.

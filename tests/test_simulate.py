@@ -22,7 +22,8 @@ SEED = 11
 
 @pytest.fixture(scope="module")
 def cfg() -> dict:
-    return yaml.safe_load((REPO / "config/config.yaml").read_text())["simulate"]
+    full = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    return {**full["simulate"], "clusters": full["clusters"]}
 
 
 @pytest.fixture(scope="module")

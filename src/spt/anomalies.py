@@ -47,7 +47,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "n_sigma": 7.0,
         "spike_frac": 0.4,  # a spike rises by at least this fraction of the local reference
         "trough_frac": 0.6,  # a trough falls below (1 - trough_frac) of the local reference
-        "max_width_pix": 4,  # wider excursions are lines, bands or steps, not outliers
+        "max_width_pix": 3,  # full width at half height; wider is resolved (line, band, step)
         "edge_aa": 40.0,  # data this close to an end or a gap are ignored (LAMOST's roll-off)
         "gap_aa": 10.0,
         # brightest night-sky lines, vacuum: [O I] 5577, 6300, 6364, Na I D and the OH lines
@@ -201,14 +201,14 @@ def detect_outlier(
 ) -> Detection:
     """Narrow spikes or troughs; score = largest confirmed excursion in units of the local noise.
 
-    Candidates are runs of at most ``max_width_pix`` pixels lying ``n_sigma`` times the local
-    noise (the larger of the pipeline's sigma and the local robust scatter) off a running median.
-    A candidate is confirmed against its flanks (the pixels 2-4 beyond each side): a spike must
-    rise ``spike_frac`` above the highest flank pixel, a trough must fall below
-    ``1 - trough_frac`` of the lowest. Resolved absorption lines have sloping flanks and the peaks
-    between blended lines are no higher than their flanks, so neither qualifies. The cores of the
-    deepest stellar and telluric lines (troughs), the brightest night-sky lines (both signs), and
-    ``edge_aa`` of data next to either end or a gap wider than ``gap_aa`` are ignored.
+    Candidates lie ``n_sigma`` times the local noise (the larger of the pipeline's sigma and the
+    local robust scatter) off a running median. Each is measured against its flanks (median of
+    the pixels 3-6 away from its extreme): a spike must rise ``spike_frac`` of that level above
+    it, a trough fall below ``1 - trough_frac`` of it, and either be at most ``max_width_pix``
+    wide at half height, i.e. narrower than the resolution, which peaks between blended lines
+    and the wings of lines are not. The cores of the deepest stellar and telluric lines
+    (troughs), the brightest night-sky lines (both signs), and ``edge_aa`` of data next to
+    either end or a gap wider than ``gap_aa`` are ignored.
     """
     c = _sub(cfg, "outlier")
     good = usable(flux, ivar)
@@ -231,25 +231,35 @@ def detect_outlier(
     n = len(f)
     best, where = 0.0, []
     for sl in _runs(candidates & inside & ~sky):
-        if sl.stop - sl.start > c["max_width_pix"]:
+        up = resid[sl].sum() > 0
+        p = sl.start + int(np.argmax(f[sl]) if up else np.argmin(f[sl]))
+        flank = np.r_[max(p - 6, 0) : max(p - 2, 0), min(p + 3, n) : min(p + 7, n)]
+        if flank.size < 4:
             continue
-        flank = np.r_[max(sl.start - 4, 0) : max(sl.start - 1, 0), sl.stop + 1 : min(sl.stop + 4, n)]
-        if flank.size < 3:
+        base = float(np.median(f[flank]))
+        if base <= floor:  # no positive continuum to be an outlier of (see detect_negative)
             continue
-        top, bottom = float(np.max(f[flank])), float(np.min(f[flank]))
-        if bottom <= floor:  # no positive continuum to be an outlier of (see detect_negative)
+        height = f[p] - base
+        if abs(height) < c["n_sigma"] * noise[p]:
             continue
-        local = float(np.max(noise[sl]))
-        peak, low = float(np.max(f[sl])), float(np.min(f[sl]))
-        is_spike = peak - top >= max(c["spike_frac"] * top, c["n_sigma"] * local)
-        is_trough = (
-            not strong[sl].any()
-            and low <= (1.0 - c["trough_frac"]) * bottom
-            and bottom - low >= c["n_sigma"] * local
-        )
-        if is_spike or is_trough:
-            where.append(float(lam[sl.start]))
-            best = max(best, float(np.max(np.abs(nsig[sl]))))
+        if up:
+            ok = height >= c["spike_frac"] * base
+            above = f > base + 0.5 * height
+        else:
+            ok = f[p] <= (1.0 - c["trough_frac"]) * base and not strong[p]
+            above = f < base + 0.5 * height
+        if not ok:
+            continue
+        left = p - 1
+        while left >= 0 and above[left]:
+            left -= 1
+        right = p + 1
+        while right < n and above[right]:
+            right += 1
+        if right - left - 1 > c["max_width_pix"]:  # resolved: a line, a band or a step
+            continue
+        where.append(float(lam[p]))
+        best = max(best, abs(float(nsig[p])))
     if not where:
         return False, None, 0.0
     return True, (min(where) - 2.0, max(where) + 2.0), best

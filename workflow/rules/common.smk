@@ -1,13 +1,6 @@
 # Shared helpers of the rules: where the chosen source keeps its files.
-import os
-from pathlib import Path
-
-# Rules import the package from this checkout, whichever Python (or conda env) runs them.
-_SRC = str(Path(workflow.basedir) / "src")
-if _SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p
-    )
+# (Scripts import the package from this checkout's src/ through workflow/scripts/_bootstrap.py,
+# so any Python that runs them, a conda env included, uses the code beside this Snakefile.)
 
 SOURCE = config["source"]
 RESOURCES = f"resources/{SOURCE}"
@@ -16,3 +9,10 @@ RESOURCES = f"resources/{SOURCE}"
 def source_file(name):
     """Path of one of the source's catalogue files (same names for every source)."""
     return f"{RESOURCES}/{name}"
+
+
+def spectra_ready():
+    """The file (or folder) whose existence means the source's spectra are all on disk."""
+    if SOURCE == "simulated":
+        return f"{RESOURCES}/spectra"
+    return f"{RESOURCES}/downloaded_spectra.csv"

@@ -17,7 +17,7 @@ rule simulate_survey:
         "../../envs/data.yaml"
     threads: 2
     params:
-        simulate=config["simulate"],
+        simulate={**config["simulate"], "clusters": config["clusters"]},
         seed=config["seed"],
     script:
         "../scripts/simulate_survey.py"

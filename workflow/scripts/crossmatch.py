@@ -1,5 +1,7 @@
 """Snakemake adapter: cross-match the seismic and LAMOST catalogues (spt.crossmatch)."""
 
+import _bootstrap  # noqa: F401  (puts src/ on sys.path)
+
 from spt.crossmatch import crossmatch_files
 from spt.logs import log_to
 

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import _bootstrap  # noqa: F401  (puts src/ on sys.path)
+
 from spt.logs import log_to
 from spt.simulate import simulate_survey
 
