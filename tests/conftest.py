@@ -22,13 +22,21 @@ def shared_file(*parts: str) -> Path:
 
 
 def run_snakemake(
-    workdir: Path, *args: str, check: bool = True, timeout: float = 600
+    workdir: Path,
+    *args: str,
+    configfiles: tuple[str | Path, ...] = (),
+    check: bool = True,
+    timeout: float = 600,
 ) -> subprocess.CompletedProcess[str]:
-    """Run this repository's workflow in ``workdir`` with the tiny test configuration."""
+    """Run this repository's workflow in ``workdir`` with the tiny test configuration.
+
+    ``configfiles`` are merged over the tiny configuration, in order (one ``--configfile``
+    option takes them all: a second option would replace the first).
+    """
     cmd = [
         sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
-        "--directory", str(workdir), "--configfile", str(REPO / ".test/config/config.yaml"),
-        *args,
+        "--directory", str(workdir), *args,
+        "--configfile", str(REPO / ".test/config/config.yaml"), *map(str, configfiles),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

@@ -119,9 +119,11 @@ def test_numax_follows_log_g(survey, cfg):
     seis = survey.seismic.set_index("KIC")
     t = survey.spectra[survey.spectra["role"] == "seismic"].set_index("kic")
     numax = seis.loc[t.index, "numax"].to_numpy()
-    expected = seismo.NUMAX_SUN * 10 ** (t["logg"] - seismo.LOGG_SUN) * (
-        t["teff"] / seismo.TEFF_SUN
-    ) ** -0.5
+    expected = (
+        seismo.NUMAX_SUN
+        * 10 ** (t["logg"] - seismo.LOGG_SUN)
+        * (t["teff"] / seismo.TEFF_SUN) ** -0.5
+    )
     ratio = numax / expected.to_numpy()
     assert np.median(ratio) == pytest.approx(1.0, abs=0.003)
     assert np.std(ratio) == pytest.approx(cfg["label_noise"]["numax_rel"], rel=0.15)

@@ -28,7 +28,7 @@ def test_dry_run_default_config(tmp_path):
 def test_bad_config_stops_before_any_job(tmp_path, override, message):
     bad = tmp_path / "bad.yaml"
     bad.write_text(override + "\n")
-    proc = run_snakemake(tmp_path, "-n", "--cores", "1", "--configfile", str(bad), check=False)
+    proc = run_snakemake(tmp_path, "-n", "--cores", "1", configfiles=(bad,), check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "Error validating config file" in out or "ValidationError" in out
@@ -60,6 +60,7 @@ def test_rerun_is_a_no_op(tiny_run):
 
 
 def test_repo_has_required_layout():
-    for path in ("Snakefile", "workflow/rules", "workflow/scripts", "config/config.yaml",
-                 "config/schema.yaml", "envs", "results", "tests", ".test/config/config.yaml"):  # fmt: skip
+    required = ("Snakefile", "workflow/rules", "workflow/scripts", "config/config.yaml",
+                "config/schema.yaml", "envs", "results", "tests", ".test/config/config.yaml")  # fmt: skip
+    for path in required:
         assert (REPO / path).exists(), path

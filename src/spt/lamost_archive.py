@@ -195,9 +195,12 @@ def query_catalog_near(
         )
         for sid, ra, dec in stars.itertuples(index=False)
     ]
+    # Job destinations already include the cache folder: no dest_dir, or a relative
+    # cache_dir would be joined twice.
+    cache.mkdir(parents=True, exist_ok=True)
     report = download_many(
         jobs,
-        cache,
+        None,
         workers=workers,
         retries=retries,
         backoff=backoff,
@@ -286,9 +289,10 @@ def download_spectra(
         )
         for o in unique
     ]
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
     report = download_many(
         jobs,
-        cache_dir,
+        None,  # destinations already include cache_dir (see query_catalog_near)
         workers=workers,
         retries=retries,
         backoff=backoff,
