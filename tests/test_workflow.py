@@ -60,7 +60,9 @@ def test_rerun_is_a_no_op(tiny_run):
 
 
 def test_repo_has_required_layout():
-    required = ("Snakefile", "workflow/rules", "workflow/scripts", "config/config.yaml",
-                "config/schema.yaml", "envs", "results", "tests", ".test/config/config.yaml")  # fmt: skip
+    required = (
+        "Snakefile", "workflow/rules", "workflow/scripts", "config/config.yaml",
+        "config/schema.yaml", "envs", "results", "tests", ".test/config/config.yaml",
+    )  # fmt: skip
     for path in required:
         assert (REPO / path).exists(), path
