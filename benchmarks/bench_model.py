@@ -18,7 +18,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from spt.model import SpectralTransformer
-from spt.train import DEFAULT_PREDICT_BATCH, TrainConfig, pick_device, predict_mc, train_model
+from spt.train import TrainConfig, mc_batch_size, pick_device, predict_mc, train_model
 
 
 def best_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=2700)
     parser.add_argument("--n-predict", type=int, default=1024)
     parser.add_argument("--passes", type=int, default=TrainConfig().mc_passes, help="MC T")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_PREDICT_BATCH)
+    parser.add_argument("--batch-size", type=int, default=0, help="0: mc_batch_size()")
     parser.add_argument("--train-epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sweep", action="store_true", help="also time other batch sizes")
@@ -108,7 +108,8 @@ def main() -> None:
     )
 
     model.to(device)
-    sizes = sorted({args.batch_size, 8, 16, 32, 64, 128, 256}) if args.sweep else [args.batch_size]
+    default = args.batch_size or mc_batch_size(model, args.passes, device)
+    sizes = sorted({default, 4, 8, 16, 32, 64, 128}) if args.sweep else [default]
     for batch in sizes:
         seconds = best_seconds(
             lambda b=batch: predict_mc(model, Xp, passes=args.passes, batch_size=b),

@@ -13,6 +13,7 @@ from spt.model import (
     HadamardSelfAttention,
     SpectralTransformer,
     TokenBatchNorm,
+    TokenDropout,
     attention_weights,
 )
 
@@ -201,3 +202,16 @@ def test_model_rejects_unknown_choices() -> None:
         SpectralTransformer(8, token_layout="pixels")
     with pytest.raises(ValueError, match="softmax"):
         SpectralTransformer(8, softmax="entmax")
+
+
+def test_token_dropout_shares_its_mask_across_tokens() -> None:
+    torch.manual_seed(8)
+    drop = TokenDropout(0.25)
+    x = torch.ones(400, 6, 32)
+    out = drop(x)
+    # one mask per (sequence, channel): identical across the 6 tokens, values 0 or 1/(1 - p)
+    torch.testing.assert_close(out, out[:, :1].expand_as(out))
+    torch.testing.assert_close(out.unique(), torch.tensor([0.0, 1 / 0.75]))
+    assert float((out == 0).float().mean()) == pytest.approx(0.25, abs=0.02)
+    assert float(out.mean()) == pytest.approx(1.0, abs=0.03)  # unbiased in expectation
+    assert torch.equal(drop.eval()(x), x)

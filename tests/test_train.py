@@ -12,9 +12,11 @@ import torch
 from spt.model import SpectralTransformer, make_loss
 from spt.train import (
     HISTORY_COLUMNS,
+    MC_ACTIVATION_BYTES,
     TrainConfig,
     load_model,
     load_train_config,
+    mc_batch_size,
     pick_device,
     predict,
     predict_mc,
@@ -65,7 +67,9 @@ def test_two_epochs_lower_validation_loss(
     model, history, _ = trained
     assert list(history.columns) == HISTORY_COLUMNS
     assert history["epoch"].tolist() == [1, 2]
-    assert np.all(history["seconds"] > 0) and history["lr"].iloc[0] == pytest.approx(TrainConfig.tiny().lr)
+    assert np.all(history["seconds"] > 0) and history["lr"].iloc[0] == pytest.approx(
+        TrainConfig.tiny().lr
+    )
     # the untrained baseline: predicting the training mean for every star
     loss = make_loss("mahalanobis", yt)
     mean_pred = torch.as_tensor(np.tile(yt.mean(0), (len(yv), 1)))
@@ -78,6 +82,17 @@ def test_two_epochs_lower_validation_loss(
     assert not model.training
 
 
+@pytest.mark.parametrize(
+    ("loss", "options"), [("mse", {}), ("zscore_mse", {}), ("mahalanobis", {"squared": True})]
+)
+def test_every_loss_trains(
+    data: tuple[np.ndarray, ...], tmp_path: Path, loss: str, options: dict[str, bool]
+) -> None:
+    cfg = TrainConfig.tiny(loss=loss, loss_options=options)
+    _, history = train_model(*data, cfg, tmp_path / "l.pt", progress=False)
+    assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0]
+
+
 def test_checkpoint_contents(trained: tuple[SpectralTransformer, pd.DataFrame, Path]) -> None:
     _, history, path = trained
     ckpt = torch.load(path, weights_only=True)
@@ -87,8 +102,16 @@ def test_checkpoint_contents(trained: tuple[SpectralTransformer, pd.DataFrame, P
     assert not list(path.parent.glob("*.part"))  # no temporary left behind
 
 
-def test_resume_is_bit_identical(data: tuple[np.ndarray, ...], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "arch",
+    [{}, {"token_layout": "components", "softmax": "plus_one", "n_tokens": 12}],
+    ids=["chunks-temperature", "components-plus_one"],
+)
+def test_resume_is_bit_identical(
+    data: tuple[np.ndarray, ...], tmp_path: Path, arch: dict[str, object]
+) -> None:
     cfg = TrainConfig.tiny(epochs=4, patience=10)
+    cfg.model |= arch
     straight, h_straight = train_model(*data, cfg, tmp_path / "a.pt", progress=False)
 
     def interrupt(epoch: int, history: pd.DataFrame) -> None:
@@ -109,6 +132,16 @@ def test_resume_is_bit_identical(data: tuple[np.ndarray, ...], tmp_path: Path) -
         assert torch.equal(a, b), name
     cols = ["epoch", "train_loss", "val_loss", "lr"]
     pd.testing.assert_frame_equal(h_straight[cols], h_resumed[cols], check_exact=True)
+    # a finished checkpoint is returned as it is, without training again
+    seen.clear()
+    again, h_again = train_model(
+        *data, cfg, tmp_path / "b.pt", progress=False, callback=lambda e, h: seen.append(e)
+    )
+    assert seen == [] and h_again["epoch"].tolist() == [1, 2, 3, 4]
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(again.state_dict().values(), resumed.state_dict().values(), strict=True)
+    )
 
 
 def test_checkpoint_from_other_config_is_not_resumed(
@@ -176,7 +209,14 @@ def test_predict_mc_spread_and_determinism(
     Xv = data[2]
     model, _, _ = trained
     rng_before = torch.get_rng_state()
+    bn_before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    calls: list[int] = []
+    hook = model.register_forward_hook(lambda m, args, out: calls.append(len(out)))
     mean, std = predict_mc(model, Xv, passes=16, batch_size=50, seed=7)
+    hook.remove()
+    # 128 spectra in chunks of 50: three batched forward passes of 50, 50, 28 spectra × 16
+    assert calls == [800, 800, 448]
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in bn_before.items())
     assert mean.shape == std.shape == (len(Xv), 2)
     assert np.all(std > 0)
     assert torch.equal(torch.get_rng_state(), rng_before) and not model.training
@@ -190,6 +230,13 @@ def test_predict_mc_spread_and_determinism(
     assert np.median(np.abs(z)) < 3
     _, std1 = predict_mc(model, Xv[:5], passes=1)
     np.testing.assert_array_equal(std1, 0.0)
+
+
+def test_mc_batch_size_bounds_the_activation() -> None:
+    model = SpectralTransformer(200)  # widest activation: Q/K/V, 3 × 4 × 64 per token
+    batch = mc_batch_size(model, passes=50, device=torch.device("cpu"))
+    assert batch == MC_ACTIVATION_BYTES["cpu"] // (4 * 768 * 8 * 50)
+    assert mc_batch_size(model, passes=10**6, device=torch.device("cpu")) == 1
 
 
 def test_predict_mc_without_dropout_is_the_deterministic_prediction(

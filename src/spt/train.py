@@ -28,12 +28,16 @@ from tqdm.auto import tqdm
 
 from spt.io.files import atomic_path
 from spt.model.loss import make_loss
-from spt.model.spt import SpectralTransformer
+from spt.model.spt import TINY_MODEL, SpectralTransformer
 
 CHECKPOINT_FORMAT = "spt-checkpoint/1"
 MODEL_FORMAT = "spt-model/1"
 DEFAULT_MC_PASSES = 50
-DEFAULT_PREDICT_BATCH = 64  # spectra per MC forward pass (× T sequences); tuned in bench_model
+# MC-dropout chunking: a bound on the largest activation of one batched forward pass. On a
+# 2-core CPU, chunks with a largest activation of 5-40 MB all ran at ~70 % of the matmul
+# ceiling and larger ones slowed down (more time in page faults for fresh buffers); measured
+# with benchmarks/bench_model.py --sweep.
+MC_ACTIVATION_BYTES = {"cpu": 24 * 2**20, "cuda": 2 * 2**30}
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
 # TrainConfig fields that do not change the trained weights, so a checkpoint made with other
 # values may be resumed
@@ -47,7 +51,9 @@ class TrainConfig:
     AdamW (decoupled weight decay, the standard transformer optimiser) with a per-epoch cosine
     decay to lr/100 ("cosine") or ReduceLROnPlateau on the validation loss ("plateau"); early
     stopping after ``patience`` epochs without a better validation loss; gradient-norm clipping.
-    ``model`` holds SpectralTransformer keyword arguments (n_features comes from the data).
+    ``loss`` is a ``make_loss`` name and ``loss_options`` its keyword arguments (e.g.
+    {"squared": True}); ``model`` holds SpectralTransformer keyword arguments (n_features and
+    n_outputs come from the data).
     ``mc_passes`` is T for MC dropout; ``num_threads`` 0 leaves torch's thread count alone.
     """
 
@@ -59,6 +65,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     loss: str = "mahalanobis"
+    loss_options: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     mc_passes: int = DEFAULT_MC_PASSES
     num_threads: int = 0
@@ -69,14 +76,13 @@ class TrainConfig:
     @classmethod
     def tiny(cls, **overrides: Any) -> TrainConfig:
         """A seconds-long setting for tests: 2 epochs of the tiny model on the CPU."""
-        tiny_model = {"d_model": 16, "n_tokens": 4, "n_layers": 1, "n_heads": 2, "d_head": 8}
         base: dict[str, Any] = {
             "epochs": 2,
             "batch_size": 32,
             "lr": 1e-2,
             "patience": 5,
             "device": "cpu",
-            "model": tiny_model | {"ffn_dim": 32},
+            "model": dict(TINY_MODEL),
             "mc_passes": 8,
             "num_threads": 1,
         }
@@ -200,6 +206,30 @@ def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list
     return parts
 
 
+def _train_epoch(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    X: Tensor,
+    y: Tensor,
+    cfg: TrainConfig,
+    shuffle: torch.Generator,
+) -> float:
+    """One pass over shuffled mini-batches; returns the mean training loss (train mode)."""
+    model.train()
+    total = torch.zeros((), device=X.device)
+    for idx in _batches(len(X), cfg.batch_size, shuffle):
+        idx = idx.to(X.device)
+        loss = loss_fn(model(X[idx]), y[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        total += loss.detach() * len(idx)
+    return float(total) / len(X)
+
+
 @torch.no_grad()
 def _mean_loss(model: nn.Module, loss_fn: nn.Module, X: Tensor, y: Tensor, batch: int) -> float:
     """Loss over a whole split in eval mode (dropout off, BatchNorm running statistics)."""
@@ -246,7 +276,7 @@ def train_model(
         model = SpectralTransformer(Xt.shape[1], n_outputs=yt.shape[1], **cfg.model)
         model.set_data_stats(Xt, yt)
         model.to(device)
-        loss_fn = make_loss(cfg.loss, yt).to(device)
+        loss_fn = make_loss(cfg.loss, yt, **cfg.loss_options).to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = _make_scheduler(cfg, optimizer)
         history: list[dict[str, float]] = []
@@ -271,18 +301,7 @@ def train_model(
                 break
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            model.train()
-            total = 0.0
-            for idx in _batches(len(X_t), cfg.batch_size, shuffle):
-                idx = idx.to(device)
-                loss = loss_fn(model(X_t[idx]), y_t[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                total += float(loss.detach()) * len(idx)
-            train_loss = total / len(X_t)
+            train_loss = _train_epoch(model, loss_fn, optimizer, X_t, y_t, cfg, shuffle)
             val_loss = _mean_loss(model, loss_fn, X_v, y_v, cfg.eval_batch_size)
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(val_loss)
@@ -430,6 +449,7 @@ def _mc_dropout(model: nn.Module) -> Iterator[None]:
 
 
 def _model_device(model: nn.Module) -> torch.device:
+    """The device holding the model's parameters."""
     return next(model.parameters()).device
 
 
@@ -442,33 +462,48 @@ def predict(
     was_training = model.training
     model.eval()
     out = []
-    with torch.inference_mode():
-        for start in range(0, len(Xf), batch_size):
-            xb = torch.from_numpy(Xf[start : start + batch_size]).to(device)
-            out.append(model(xb).cpu())
-    model.train(was_training)
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(Xf), batch_size):
+                xb = torch.from_numpy(Xf[start : start + batch_size]).to(device)
+                out.append(model(xb).cpu())
+    finally:
+        model.train(was_training)
     return torch.cat(out).numpy().astype(np.float64)
+
+
+def mc_batch_size(model: SpectralTransformer, passes: int, device: torch.device) -> int:
+    """Spectra per MC-dropout forward pass so that the widest activation fits MC_ACTIVATION_BYTES.
+
+    The widest activation is the fused Q/K/V projection (or the FFN hidden layer): one row of
+    that width per token of each of the batch × passes sequences.
+    """
+    cfg = model.config_dict()
+    width = max(3 * cfg["n_heads"] * cfg["d_head"], cfg["ffn_dim"], cfg["d_model"])
+    budget = MC_ACTIVATION_BYTES.get(device.type, MC_ACTIVATION_BYTES["cpu"])
+    return max(1, budget // (4 * width * cfg["n_tokens"] * passes))
 
 
 def predict_mc(
     model: SpectralTransformer,
     X: np.ndarray,
     passes: int = DEFAULT_MC_PASSES,
-    batch_size: int = DEFAULT_PREDICT_BATCH,
+    batch_size: int | None = None,
     seed: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Monte-Carlo-dropout mean and std (n, n_outputs), physical units, for PCA vectors X.
 
-    Each chunk of ``batch_size`` spectra is replicated ``passes`` times along the batch axis
-    (after the deterministic embedding) and run as ONE forward pass, so memory is bounded by
-    batch_size × passes sequences. Dropout is on, BatchNorm uses its running statistics. The
-    std is the sample std over passes (ddof 1; zero when passes == 1). Deterministic for a
-    fixed seed, batch size and device; the caller's RNG state is left untouched.
+    Each chunk of ``batch_size`` spectra (default: ``mc_batch_size``) is replicated ``passes``
+    times along the batch axis (after the deterministic embedding) and run as ONE forward
+    pass, so memory is bounded by batch_size × passes sequences. Dropout is on, BatchNorm uses
+    its running statistics. The std is the sample std over passes (ddof 1; zero when passes is
+    1). Deterministic for a fixed seed, batch size and device; the caller's RNG is untouched.
     """
     if passes < 1:
         raise ValueError("passes must be >= 1")
     Xf = _as_float32("X", X)
     device = _model_device(model)
+    batch_size = batch_size or mc_batch_size(model, passes, device)
     means, stds = [], []
     cuda = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda), _mc_dropout(model), torch.inference_mode():

@@ -1,12 +1,24 @@
 """The Spectral Transformer: Hadamard self-attention, SPT blocks and the training losses."""
 
-from spt.model.attention import SOFTMAX_KINDS, HadamardSelfAttention, attention_weights
+from spt.model.attention import (
+    SOFTMAX_KINDS,
+    HadamardSelfAttention,
+    TokenDropout,
+    attention_weights,
+)
 from spt.model.loss import LOSS_NAMES, MahalanobisLoss, MSELoss, ZScoreMSELoss, make_loss
-from spt.model.spt import TOKEN_LAYOUTS, SpectralTransformer, SPTBlock, TokenBatchNorm
+from spt.model.spt import (
+    TINY_MODEL,
+    TOKEN_LAYOUTS,
+    SpectralTransformer,
+    SPTBlock,
+    TokenBatchNorm,
+)
 
 __all__ = [
     "LOSS_NAMES",
     "SOFTMAX_KINDS",
+    "TINY_MODEL",
     "TOKEN_LAYOUTS",
     "HadamardSelfAttention",
     "MSELoss",
@@ -14,6 +26,7 @@ __all__ = [
     "SPTBlock",
     "SpectralTransformer",
     "TokenBatchNorm",
+    "TokenDropout",
     "ZScoreMSELoss",
     "attention_weights",
     "make_loss",

@@ -17,6 +17,15 @@ from spt.model.attention import SOFTMAX_KINDS, HadamardSelfAttention, TokenDropo
 
 TokenLayout = Literal["chunks", "components"]
 TOKEN_LAYOUTS: tuple[str, ...] = get_args(TokenLayout)
+# the "tiny" setting for tests and smoke runs: 1 layer, d_model 16, 2 heads of 8 channels
+TINY_MODEL: dict[str, Any] = {
+    "d_model": 16,
+    "n_tokens": 4,
+    "n_layers": 1,
+    "n_heads": 2,
+    "d_head": 8,
+    "ffn_dim": 32,
+}
 
 
 class TokenBatchNorm(nn.BatchNorm1d):
@@ -52,10 +61,10 @@ class ChunkEmbedding(nn.Module):
 class ComponentEmbedding(nn.Module):
     """The "components" layout: contiguous groups of PCA components, each its own token.
 
-    The k components are split into ``n_tokens`` groups of near-equal size (numpy.array_split
-    order, so leading high-variance components share tokens); each group has its own linear map
-    to d_model plus a learned position vector. With n_tokens == n_features every component is a
-    token: value × learned embedding + learned position.
+    The k components are split, in PCA order, into ``n_tokens`` contiguous groups of near-equal
+    size (numpy.array_split), so each token covers one band of explained variance; each group
+    has its own linear map to d_model plus a learned position vector. With n_tokens equal to
+    n_features every component is a token: value × learned embedding + learned position.
     """
 
     def __init__(self, n_features: int, n_tokens: int, d_model: int) -> None:
@@ -173,16 +182,8 @@ class SpectralTransformer(nn.Module):
 
     @classmethod
     def tiny(cls, n_features: int, **overrides: Any) -> SpectralTransformer:
-        """A small, fast model for tests and smoke runs (1 layer, d_model 16, 2 heads of 8)."""
-        kwargs: dict[str, Any] = {
-            "d_model": 16,
-            "n_tokens": 4,
-            "n_layers": 1,
-            "n_heads": 2,
-            "d_head": 8,
-            "ffn_dim": 32,
-        }
-        return cls(n_features, **(kwargs | overrides))
+        """A small, fast model (TINY_MODEL) for tests and smoke runs."""
+        return cls(n_features, **(TINY_MODEL | overrides))
 
     def config_dict(self) -> dict[str, Any]:
         """The constructor arguments (architecture only), e.g. to rebuild or draw the model."""

@@ -1,0 +1,24 @@
+"""Snakemake adapter: MC-dropout predictions of the test split and their calibration."""
+
+import _bootstrap  # noqa: F401  (puts src/ on sys.path)
+import torch
+
+from spt.evaluate import calibration, load_split, prediction_frame
+from spt.io.files import write_csv
+from spt.logs import log_to
+from spt.train import load_model, pick_device, predict_mc
+
+
+def main(smk) -> None:
+    with log_to(smk.log[0]):
+        torch.set_num_threads(smk.threads)
+        model = load_model(smk.input.model, pick_device("auto"))
+        test = load_split(smk.input.test)
+        mean, std = predict_mc(model, test["X"], passes=smk.params.passes, seed=smk.params.seed)
+        frame = prediction_frame(test, mean, std)
+        write_csv(frame, smk.output.predictions)
+        write_csv(calibration(frame), smk.output.calibration)
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    main(snakemake)  # noqa: F821
