@@ -19,18 +19,31 @@ validate(config, "config/schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/fetch.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/model.smk"
 
 
 # Target rules: `snakemake <target>` builds one stage's products.
 DATA = ["results/data/matched.csv", "results/data/crossmatch_summary.csv"]
+FEATURES = ["results/data/sample.csv", "results/features/test.npz"]
+MODEL = ["results/predictions/spt.csv", "results/tables/calibration.csv"]
+MOCK_ONLY = ["results/tables/anomaly_detection.csv"] if config["source"] == "simulated" else []
 
 
 rule all:
     default_target: True
     input:
         DATA,
+        FEATURES,
+        MODEL,
+        MOCK_ONLY,
 
 
 rule data:
     input:
         DATA,
+
+
+rule model:
+    input:
+        MODEL,

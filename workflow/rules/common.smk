@@ -2,6 +2,8 @@
 # (Scripts import the package from this checkout's src/ through workflow/scripts/_bootstrap.py,
 # so any Python that runs them, a conda env included, uses the code beside this Snakefile.)
 
+from pathlib import Path
+
 SOURCE = config["source"]
 RESOURCES = f"resources/{SOURCE}"
 
@@ -16,3 +18,9 @@ def spectra_ready():
     if SOURCE == "simulated":
         return f"{RESOURCES}/spectra"
     return f"{RESOURCES}/downloaded_spectra.csv"
+
+
+def spectra_dir(wildcards, input):
+    """The folder of the source's <obsid>.fits.gz files, next to what spectra_ready() names."""
+    ready = Path(input.spectra)
+    return str(ready if SOURCE == "simulated" else ready.parent / "spectra")

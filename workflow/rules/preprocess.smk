@@ -1,0 +1,79 @@
+# Spectra to features: resample and normalise, flag the paper's four anomaly types and the
+# label outliers, split the sample and reduce it with PCA.
+
+
+rule preprocess:
+    input:
+        matched="results/data/matched.csv",
+        spectra=spectra_ready(),
+    output:
+        spectra="results/data/spectra.npz",
+        report="results/data/preprocess_report.csv",
+    log:
+        "results/logs/preprocess.log",
+    benchmark:
+        "results/benchmarks/preprocess.tsv"
+    conda:
+        "../../envs/data.yaml"
+    threads: 4
+    params:
+        spectra_dir=spectra_dir,
+        preprocess=config["preprocess"],
+        anomalies=config["anomalies"],
+    script:
+        "../scripts/preprocess.py"
+
+
+rule select_sample:
+    input:
+        matched="results/data/matched.csv",
+        report="results/data/preprocess_report.csv",
+    output:
+        sample="results/data/sample.csv",
+        anomalies="results/data/anomalies.csv",
+        labels="results/data/label_flags.csv",
+    log:
+        "results/logs/select_sample.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        labels=config["labels"],
+    script:
+        "../scripts/select_sample.py"
+
+
+rule features:
+    input:
+        spectra="results/data/spectra.npz",
+        sample="results/data/sample.csv",
+    output:
+        train="results/features/train.npz",
+        val="results/features/val.npz",
+        test="results/features/test.npz",
+        pca="results/features/pca.joblib",
+        summary="results/features/summary.csv",
+    log:
+        "results/logs/features.log",
+    benchmark:
+        "results/benchmarks/features.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        features=config["features"],
+        seed=config["seed"],
+    script:
+        "../scripts/features.py"
+
+
+rule anomaly_detection:
+    input:
+        report="results/data/preprocess_report.csv",
+        truth="resources/simulated/truth.csv",
+    output:
+        "results/tables/anomaly_detection.csv",
+    log:
+        "results/logs/anomaly_detection.log",
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/anomaly_detection.py"
