@@ -21,13 +21,29 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/model.smk"
+include: "workflow/rules/figures.smk"
 
 
 # Target rules: `snakemake <target>` builds one stage's products.
 DATA = ["results/data/matched.csv", "results/data/crossmatch_summary.csv"]
 FEATURES = ["results/data/sample.csv", "results/features/test.npz"]
 MODEL = ["results/predictions/spt.csv", "results/tables/calibration.csv"]
-MOCK_ONLY = ["results/tables/anomaly_detection.csv"] if config["source"] == "simulated" else []
+FIGURES = [
+    f"results/figures/{name}.pdf"
+    for name in (
+        "fig01_framework",
+        "fig02_attention",
+        "fig03_loss_preference",
+        "fig04_anomalies",
+        "fig05_label_outliers",
+        "figS1_pca_variance",
+    )
+]
+MOCK_ONLY = (
+    ["results/tables/anomaly_detection.csv", "results/tables/noise_floor.csv"]
+    if config["source"] == "simulated"
+    else []
+)
 
 
 rule all:
@@ -36,6 +52,7 @@ rule all:
         DATA,
         FEATURES,
         MODEL,
+        FIGURES,
         MOCK_ONLY,
 
 
@@ -47,3 +64,8 @@ rule data:
 rule model:
     input:
         MODEL,
+
+
+rule figures:
+    input:
+        FIGURES,

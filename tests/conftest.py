@@ -49,5 +49,5 @@ def run_snakemake(
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One finished run of the tiny configuration, shared by the workflow tests."""
     workdir = tmp_path_factory.mktemp("tiny_run")
-    run_snakemake(workdir, "--cores", "2", "data")
+    run_snakemake(workdir, "--cores", "2", "all")
     return workdir

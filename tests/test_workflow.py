@@ -54,8 +54,33 @@ def test_tiny_end_to_end(tiny_run):
     assert (tiny_run / "results/benchmarks/simulate_survey.tsv").exists()
 
 
+def test_tiny_run_reaches_predictions(tiny_run):
+    matched = pd.read_csv(tiny_run / "results/data/matched.csv")
+    sample = pd.read_csv(tiny_run / "results/data/sample.csv")
+    rejected = pd.read_csv(tiny_run / "results/data/anomalies.csv")
+    # Nothing is lost: every matched star is either in the sample or listed with a reason.
+    gone = set(matched["obsid"]) - set(sample["obsid"])
+    listed = set(rejected["obsid"].dropna().astype(int))
+    listed |= set(matched.loc[matched["kic"].isin(rejected["kic"].dropna()), "obsid"])
+    assert gone == gone & listed and len(gone) > 0
+    assert rejected["reasons"].str.len().gt(0).all()
+    summary = pd.read_csv(tiny_run / "results/features/summary.csv").set_index("quantity")["value"]
+    assert summary[["n_train", "n_val", "n_test"]].sum() == len(sample)
+    pred = pd.read_csv(tiny_run / "results/predictions/spt.csv")
+    assert len(pred) == summary["n_test"]
+    assert (pred["age_err"] > 0).all() and (pred["mass_err"] > 0).all()
+    assert pred["kic"].isin(sample["kic"]).all()
+    calib = pd.read_csv(tiny_run / "results/tables/calibration.csv")
+    assert set(calib["label"]) == {"age", "mass"}
+    assert calib["within_2sigma"].ge(calib["within_1sigma"]).all()
+    history = pd.read_csv(tiny_run / "results/models/history.csv")
+    assert list(history["epoch"]) == [1, 2, 3]
+    detection = pd.read_csv(tiny_run / "results/tables/anomaly_detection.csv")
+    assert set(detection["type"]) >= {"oscillation", "missing", "outlier", "negative"}
+
+
 def test_rerun_is_a_no_op(tiny_run):
-    proc = run_snakemake(tiny_run, "-n", "--cores", "1", "data")
+    proc = run_snakemake(tiny_run, "-n", "--cores", "1", "all")
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 

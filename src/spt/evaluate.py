@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from spt.metrics import score_table
+from spt.metrics import delta_p, score_table
 
 LABELS = ("age", "mass")
 PREDICTION_COLUMNS = (
@@ -104,3 +104,32 @@ def calibration(frame: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def noise_floor(predictions: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Mock survey only: Delta_P of SPT and of the catalogue labels against the noise-free truth.
+
+    ``truth`` is the simulator's truth table (obsid, age, mass). Rows: the predictions scored
+    against the catalogue labels (what the paper reports), against the noise-free labels, and
+    the catalogue labels against the noise-free labels (the floor a perfect model would reach
+    when scored against the catalogue), for age and mass.
+    """
+    joined = predictions.merge(
+        truth[["obsid", "age", "mass"]], on="obsid", suffixes=("", "_noisefree")
+    )
+    if len(joined) != len(predictions):
+        raise PredictionFormatError("some predicted stars are missing from the truth table")
+    rows = []
+    for label in LABELS:
+        pred, cat, clean = (
+            joined[c].to_numpy(float) for c in (label, f"{label}_true", f"{label}_noisefree")
+        )
+        for name, value in (
+            ("SPT vs catalogue labels", delta_p(pred, cat)),
+            ("SPT vs noise-free labels", delta_p(pred, clean)),
+            ("catalogue vs noise-free labels (floor)", delta_p(cat, clean)),
+        ):
+            rows.append({"label": label, "comparison": name, "delta_p": value})
+    out = pd.DataFrame(rows)
+    out["n"] = len(joined)
+    return out

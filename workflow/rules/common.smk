@@ -6,6 +6,12 @@ from pathlib import Path
 
 SOURCE = config["source"]
 RESOURCES = f"resources/{SOURCE}"
+# Drawn on figures and written into tables, so mock numbers are never mistaken for the paper's.
+DATA_NOTE = (
+    "simulated survey (mock LAMOST x Kepler), not the paper's data"
+    if SOURCE == "simulated"
+    else "LAMOST DR9 x Kepler asteroseismology"
+)
 
 
 def source_file(name):
@@ -24,3 +30,11 @@ def spectra_dir(wildcards, input):
     """The folder of the source's <obsid>.fits.gz files, next to what spectra_ready() names."""
     ready = Path(input.spectra)
     return str(ready if SOURCE == "simulated" else ready.parent / "spectra")
+
+
+def fig(name):
+    """Outputs of a figure rule: the PDF and the PNG beside it."""
+    return {
+        "pdf": f"results/figures/{name}.pdf",
+        "png": f"results/figures/{name}.png",
+    }

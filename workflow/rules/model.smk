@@ -49,3 +49,17 @@ rule predict_spt:
         seed=config["seed"],
     script:
         "../scripts/predict_spt.py"
+
+
+rule noise_floor:
+    input:
+        predictions="results/predictions/spt.csv",
+        truth="resources/simulated/truth.csv",
+    output:
+        "results/tables/noise_floor.csv",
+    log:
+        "results/logs/noise_floor.log",
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/noise_floor.py"

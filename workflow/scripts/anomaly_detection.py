@@ -12,6 +12,8 @@ def main(smk) -> None:
     with log_to(smk.log[0]):
         report = pd.read_csv(smk.input.report)
         truth = pd.read_csv(smk.input.truth).fillna({"anomaly": ""})
+        # Score the detectors on the spectra they saw (the matched ones), not the whole survey.
+        truth = truth[truth["obsid"].isin(report["obsid"])]
         write_csv(detection_scores(report, truth), smk.output[0])
 
 

@@ -1,0 +1,97 @@
+# The paper's figures: one wildcard-free rule each, so `snakemake fig04` rebuilds one alone.
+# Every figure is written as PDF and PNG.
+
+
+rule fig01:
+    input:
+        pca="results/features/pca.joblib",
+    output:
+        **fig("fig01_framework"),
+    log:
+        "results/logs/fig01.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="fig01",
+        model=config["model"],
+        loss=config["train"]["loss"],
+    script:
+        "../scripts/figures.py"
+
+
+rule fig02:
+    output:
+        **fig("fig02_attention"),
+    log:
+        "results/logs/fig02.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="fig02",
+        model=config["model"],
+    script:
+        "../scripts/figures.py"
+
+
+rule fig03:
+    input:
+        sample="results/data/sample.csv",
+    output:
+        **fig("fig03_loss_preference"),
+    log:
+        "results/logs/fig03.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="fig03",
+        note=DATA_NOTE,
+    script:
+        "../scripts/figures.py"
+
+
+rule fig04:
+    input:
+        report="results/data/preprocess_report.csv",
+        spectra=spectra_ready(),
+    output:
+        **fig("fig04_anomalies"),
+    log:
+        "results/logs/fig04.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="fig04",
+        spectra_dir=spectra_dir,
+    script:
+        "../scripts/figures.py"
+
+
+rule fig05:
+    input:
+        matched="results/data/matched.csv",
+        sample="results/data/sample.csv",
+    output:
+        **fig("fig05_label_outliers"),
+    log:
+        "results/logs/fig05.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="fig05",
+    script:
+        "../scripts/figures.py"
+
+
+rule pca_variance:
+    input:
+        pca="results/features/pca.joblib",
+    output:
+        **fig("figS1_pca_variance"),
+    log:
+        "results/logs/pca_variance.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="pca_variance",
+    script:
+        "../scripts/figures.py"

@@ -1,0 +1,62 @@
+"""Snakemake adapter: draw one figure of the paper (which one: params.figure)."""
+
+import _bootstrap  # noqa: F401  (puts src/ on sys.path)
+import pandas as pd
+
+from spt.features import load_pca
+from spt.io.lamost import read_spectrum, spectrum_path
+from spt.logs import log_to
+from spt.plots.diagrams import plot_attention, plot_framework
+from spt.plots.losses import plot_loss_preference
+from spt.plots.preprocessing import (
+    pick_examples,
+    plot_anomaly_examples,
+    plot_label_densities,
+    plot_pca_variance,
+)
+
+
+def fig01(smk) -> None:
+    pca = load_pca(smk.input.pca)
+    n_pixels = len(pca["wavelength"])
+    model = {**smk.params.model, "loss": smk.params.loss}
+    plot_framework(model, pca["pca"].n_components_, n_pixels, smk.output.pdf)
+
+
+def fig02(smk) -> None:
+    plot_attention(smk.params.model, smk.output.pdf)
+
+
+def fig03(smk) -> None:
+    sample = pd.read_csv(smk.input.sample)
+    plot_loss_preference(sample[["age", "mass"]].to_numpy(), smk.output.pdf, note=smk.params.note)
+
+
+def fig04(smk) -> None:
+    report = pd.read_csv(smk.input.report)
+    examples = pick_examples(
+        report, lambda obsid: read_spectrum(spectrum_path(smk.params.spectra_dir, obsid))
+    )
+    plot_anomaly_examples(examples, smk.output.pdf)
+
+
+def fig05(smk) -> None:
+    plot_label_densities(
+        pd.read_csv(smk.input.matched), pd.read_csv(smk.input.sample), smk.output.pdf
+    )
+
+
+def pca_variance(smk) -> None:
+    plot_pca_variance(load_pca(smk.input.pca)["pca"], smk.output.pdf)
+
+
+FIGURES = {f.__name__: f for f in (fig01, fig02, fig03, fig04, fig05, pca_variance)}
+
+
+def main(smk) -> None:
+    with log_to(smk.log[0]):
+        FIGURES[smk.params.figure](smk)
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    main(snakemake)  # noqa: F821

@@ -1,0 +1,18 @@
+"""Snakemake adapter: SPT against the mock survey's noise-free labels, and the label-noise floor."""
+
+import _bootstrap  # noqa: F401  (puts src/ on sys.path)
+import pandas as pd
+
+from spt.evaluate import noise_floor, read_predictions
+from spt.io.files import write_csv
+from spt.logs import log_to
+
+
+def main(smk) -> None:
+    with log_to(smk.log[0]):
+        floor = noise_floor(read_predictions(smk.input.predictions), pd.read_csv(smk.input.truth))
+        write_csv(floor, smk.output[0])
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    main(snakemake)  # noqa: F821
