@@ -21,6 +21,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/model.smk"
+include: "workflow/rules/validation.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -28,6 +29,7 @@ include: "workflow/rules/figures.smk"
 DATA = ["results/data/matched.csv", "results/data/crossmatch_summary.csv"]
 FEATURES = ["results/data/sample.csv", "results/features/test.npz"]
 MODEL = ["results/predictions/spt.csv", "results/tables/calibration.csv"]
+VALIDATION = ["results/tables/clusters.csv"]
 FIGURES = [
     f"results/figures/{name}.pdf"
     for name in (
@@ -36,9 +38,17 @@ FIGURES = [
         "fig03_loss_preference",
         "fig04_anomalies",
         "fig05_label_outliers",
+        "fig06_pred_vs_true",
+        "fig07_uncertainties",
+        "fig11_clusters",
+        "fig12_age_chemistry",
         "figS1_pca_variance",
+        "figS2_training_curve",
     )
 ]
+# Isochrone ages exist for the mock survey; the real path has no isochrone catalogue yet.
+if config["source"] == "simulated":
+    FIGURES.append("results/figures/fig10_isochrones.pdf")
 MOCK_ONLY = (
     ["results/tables/anomaly_detection.csv", "results/tables/noise_floor.csv"]
     if config["source"] == "simulated"
@@ -52,6 +62,7 @@ rule all:
         DATA,
         FEATURES,
         MODEL,
+        VALIDATION,
         FIGURES,
         MOCK_ONLY,
 

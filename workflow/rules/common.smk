@@ -38,3 +38,17 @@ def fig(name):
         "pdf": f"results/figures/{name}.pdf",
         "png": f"results/figures/{name}.png",
     }
+
+
+def cluster_catalog():
+    """LAMOST catalogue rows near the cluster members (the survey catalogue for the mock)."""
+    if SOURCE == "simulated":
+        return f"{RESOURCES}/lamost_catalog.csv"
+    return f"{RESOURCES}/cluster_catalog.csv"
+
+
+def cluster_spectra_ready():
+    """What must exist before the cluster members' spectra are all on disk."""
+    if SOURCE == "simulated":
+        return f"{RESOURCES}/spectra"
+    return f"{RESOURCES}/downloaded_cluster_spectra.csv"

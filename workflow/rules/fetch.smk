@@ -72,3 +72,46 @@ rule fetch_spectra:
         cache_dir="resources/lamost/spectra",
     script:
         "../scripts/fetch_spectra.py"
+
+
+rule fetch_cluster_catalog:
+    input:
+        clusters="resources/lamost/clusters.csv",
+    output:
+        catalog="resources/lamost/cluster_catalog.csv",
+        failures="results/data/cluster_query_failures.csv",
+    log:
+        "results/logs/fetch_cluster_catalog.log",
+    retries: 2
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    params:
+        lamost=config["lamost"],
+        download=config["download"],
+        cache_dir="resources/lamost/cones",
+        id_col="member_id",
+    script:
+        "../scripts/fetch_lamost_catalog.py"
+
+
+rule fetch_cluster_spectra:
+    input:
+        clusters="resources/lamost/clusters.csv",
+        catalog="resources/lamost/cluster_catalog.csv",
+    output:
+        manifest="resources/lamost/downloaded_cluster_spectra.csv",
+        failures="results/data/cluster_download_failures.csv",
+    log:
+        "results/logs/fetch_cluster_spectra.log",
+    retries: 2
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    params:
+        lamost=config["lamost"],
+        download=config["download"],
+        cache_dir="resources/lamost/spectra",
+        radius_arcsec=config["crossmatch"]["radius_arcsec"],
+    script:
+        "../scripts/fetch_spectra.py"

@@ -95,3 +95,102 @@ rule pca_variance:
         figure="pca_variance",
     script:
         "../scripts/figures.py"
+
+
+rule fig06:
+    input:
+        predictions="results/predictions/spt.csv",
+    output:
+        **fig("fig06_pred_vs_true"),
+    log:
+        "results/logs/fig06.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="fig06",
+        note=DATA_NOTE,
+    script:
+        "../scripts/figures.py"
+
+
+rule fig07:
+    input:
+        predictions="results/predictions/spt.csv",
+    output:
+        **fig("fig07_uncertainties"),
+    log:
+        "results/logs/fig07.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="fig07",
+        note=DATA_NOTE,
+    script:
+        "../scripts/figures.py"
+
+
+rule fig10:
+    input:
+        per_star="results/predictions/isochrone_comparison.csv",
+        summary="results/tables/isochrones.csv",
+    output:
+        **fig("fig10_isochrones"),
+    log:
+        "results/logs/fig10.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="fig10",
+        note=DATA_NOTE,
+    script:
+        "../scripts/figures.py"
+
+
+rule fig11:
+    input:
+        members="results/predictions/cluster_members.csv",
+        summary="results/tables/clusters.csv",
+    output:
+        **fig("fig11_clusters"),
+    log:
+        "results/logs/fig11.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="fig11",
+        note=DATA_NOTE,
+    script:
+        "../scripts/figures.py"
+
+
+rule fig12:
+    input:
+        predictions="results/predictions/spt_sample.csv",
+        matched="results/data/matched.csv",
+    output:
+        **fig("fig12_age_chemistry"),
+    log:
+        "results/logs/fig12.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="fig12",
+        note=DATA_NOTE,
+    script:
+        "../scripts/figures.py"
+
+
+rule training_curve:
+    input:
+        history="results/models/history.csv",
+    output:
+        **fig("figS2_training_curve"),
+    log:
+        "results/logs/training_curve.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="training_curve",
+        note=DATA_NOTE,
+    script:
+        "../scripts/figures.py"

@@ -1,4 +1,4 @@
-"""Snakemake adapter: LAMOST LRS catalogue rows around the seismic stars (spt.lamost_archive)."""
+"""Snakemake adapter: LAMOST LRS catalogue rows around seismic stars or cluster members."""
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
@@ -11,7 +11,7 @@ def main(smk) -> None:
     with log_to(smk.log[0]):
         lam, dl = smk.params.lamost, smk.params.download
         query_catalog_near(
-            pd.read_csv(smk.input.seismic),
+            pd.read_csv(smk.input[0]),
             lam["catalog_radius_arcsec"],
             lam["base_url"],
             lam["release"],
@@ -24,6 +24,7 @@ def main(smk) -> None:
             token_env=lam["token_env"],
             failures_path=smk.output.failures,
             template=lam["cone_url_template"],
+            id_col=smk.params.get("id_col", "KIC"),
         )
 
 

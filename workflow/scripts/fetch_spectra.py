@@ -1,18 +1,30 @@
-"""Snakemake adapter: download the matched stars' LAMOST spectra (spt.lamost_archive)."""
+"""Snakemake adapter: download LAMOST spectra of matched stars or cluster members."""
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
+from spt.clusters import match_members
 from spt.io.files import write_csv
+from spt.io.lamost import read_catalog
 from spt.lamost_archive import download_spectra
 from spt.logs import log_to
+
+
+def wanted_obsids(smk) -> list[int]:
+    """The matched seismic stars' spectra, or the cluster members' best spectra."""
+    if "matched" in smk.input.keys():
+        return pd.read_csv(smk.input.matched)["obsid"].tolist()
+    members = match_members(
+        pd.read_csv(smk.input.clusters), read_catalog(smk.input.catalog), smk.params.radius_arcsec
+    )
+    return members["obsid"].tolist()
 
 
 def main(smk) -> None:
     with log_to(smk.log[0]):
         lam, dl = smk.params.lamost, smk.params.download
         report = download_spectra(
-            pd.read_csv(smk.input.matched)["obsid"].tolist(),
+            wanted_obsids(smk),
             smk.params.cache_dir,
             lam["base_url"],
             lam["release"],

@@ -3,6 +3,7 @@
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
+from spt.evaluate import read_predictions
 from spt.features import load_pca
 from spt.io.lamost import read_spectrum, spectrum_path
 from spt.logs import log_to
@@ -13,6 +14,14 @@ from spt.plots.preprocessing import (
     plot_anomaly_examples,
     plot_label_densities,
     plot_pca_variance,
+)
+from spt.plots.results import (
+    plot_age_chemistry,
+    plot_clusters,
+    plot_isochrone_comparison,
+    plot_pred_vs_true,
+    plot_training_curve,
+    plot_uncertainties,
 )
 
 
@@ -50,7 +59,45 @@ def pca_variance(smk) -> None:
     plot_pca_variance(load_pca(smk.input.pca)["pca"], smk.output.pdf)
 
 
-FIGURES = {f.__name__: f for f in (fig01, fig02, fig03, fig04, fig05, pca_variance)}
+def fig06(smk) -> None:
+    pred = read_predictions(smk.input.predictions)
+    plot_pred_vs_true(pred, smk.output.pdf, title="SPT, test split", note=smk.params.note)
+
+
+def fig07(smk) -> None:
+    plot_uncertainties(
+        read_predictions(smk.input.predictions), smk.output.pdf, note=smk.params.note
+    )
+
+
+def fig10(smk) -> None:
+    per_star, summary = pd.read_csv(smk.input.per_star), pd.read_csv(smk.input.summary)
+    plot_isochrone_comparison(per_star, summary, smk.output.pdf, note=smk.params.note)
+
+
+def fig11(smk) -> None:
+    members, summary = pd.read_csv(smk.input.members), pd.read_csv(smk.input.summary)
+    members = members.dropna(subset=["age", "mass"])
+    plot_clusters(members, summary, smk.output.pdf, note=smk.params.note)
+
+
+def fig12(smk) -> None:
+    pred = pd.read_csv(smk.input.predictions)
+    matched = pd.read_csv(smk.input.matched)[["obsid", "feh"]]
+    plot_age_chemistry(pred.merge(matched, on="obsid"), smk.output.pdf, note=smk.params.note)
+
+
+def training_curve(smk) -> None:
+    plot_training_curve(pd.read_csv(smk.input.history), smk.output.pdf, note=smk.params.note)
+
+
+FIGURES = {
+    f.__name__: f
+    for f in (
+        fig01, fig02, fig03, fig04, fig05, fig06, fig07, fig10, fig11, fig12,
+        pca_variance, training_curve,
+    )
+}  # fmt: skip
 
 
 def main(smk) -> None:

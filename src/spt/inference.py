@@ -1,0 +1,73 @@
+"""Predict ages and masses of stars outside the training splits (e.g. cluster members).
+
+The spectra go through exactly the training path: the same preprocessing (resampling,
+normalisation, anomaly flags), the saved PCA, then the saved model with MC dropout.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spt.features import load_pca, transform_spectra
+from spt.spectra import common_grid, load_spectra, merge_config, preprocess_files
+from spt.train import load_model, pick_device, predict_mc
+
+PathLike = str | os.PathLike[str]
+ANOMALY_COLUMNS = ("oscillation", "missing", "outlier", "negative")
+
+
+def predict_files(
+    paths: Sequence[PathLike],
+    obsids: Sequence[int],
+    model_path: PathLike,
+    pca_path: PathLike,
+    preprocess_cfg: Mapping[str, Any],
+    anomaly_cfg: Mapping[str, Any],
+    passes: int,
+    seed: int,
+    workers: int = 1,
+) -> pd.DataFrame:
+    """MC-dropout age and mass of each spectrum file, with its preprocessing verdict.
+
+    Returns one row per input: ``obsid, ok, problem, anomalous, age, age_err, mass, mass_err``;
+    spectra that cannot be used (unreadable, or flagged by an anomaly detector) get NaN
+    predictions and the reason, never a silent drop.
+    """
+    cfg = merge_config(preprocess_cfg)
+    grid = common_grid(cfg["wave_min"], cfg["wave_max"], cfg["log_step"])
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = Path(tmp) / "spectra.npz"
+        report = preprocess_files(
+            list(paths), list(obsids), grid, cfg, workers=workers, out_path=npz,
+            anomaly_cfg=anomaly_cfg, progress=False,
+        )  # fmt: skip
+        spectra = load_spectra(npz)
+    flagged = [c for c in ANOMALY_COLUMNS if c in report.columns]
+    anomalous = report[flagged].fillna(False).astype(bool).any(axis=1).to_numpy()
+    usable = report["ok"].to_numpy(dtype=bool) & ~anomalous
+    out = pd.DataFrame(
+        {
+            "obsid": np.asarray(obsids, dtype=np.int64),
+            "ok": report["ok"].to_numpy(dtype=bool),
+            "problem": report["problem"].fillna("").to_numpy(),
+            "anomalous": anomalous,
+        }
+    )
+    for col in ("age", "age_err", "mass", "mass_err"):
+        out[col] = np.nan
+    if usable.any():
+        features = transform_spectra(
+            load_pca(pca_path), spectra["flux"][usable], spectra["ivar"][usable]
+        )
+        model = load_model(model_path, pick_device("auto"))
+        mean, std = predict_mc(model, features, passes=passes, seed=seed)
+        out.loc[usable, ["age", "mass"]] = mean
+        out.loc[usable, ["age_err", "mass_err"]] = std
+    return out

@@ -1,0 +1,156 @@
+"""Every result figure is written as a valid PDF and PNG, byte-identical when drawn again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spt.clusters import summarise_clusters
+from spt.isochrones import compare_isochrone_ages
+from spt.plots import results
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+NOTE = "simulated survey — not the paper's data"
+
+
+def predictions(n: int = 80, seed: int = 0) -> pd.DataFrame:
+    """A predictions table of the common format with MC-dropout-like errors."""
+    rng = np.random.default_rng(seed)
+    mass = rng.uniform(0.9, 2.0, n)
+    age = 10 ** (1.0 - 1.5 * np.log10(mass) + 0.08 * rng.standard_normal(n))
+    return pd.DataFrame(
+        {
+            "obsid": np.arange(n) + 1,
+            "kic": np.arange(n) + 1000,
+            "age": age * np.exp(0.18 * rng.standard_normal(n)),
+            "age_err": 0.15 * age,
+            "mass": mass * (1 + 0.07 * rng.standard_normal(n)),
+            "mass_err": 0.06 * mass,
+            "age_true": age,
+            "e_age_true": 0.1 * age,
+            "mass_true": mass,
+            "e_mass_true": 0.04 * mass,
+        }
+    )
+
+
+def scores() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"model": ["SPT", "MLP", "Random forest"], "age_delta_p": [19.0, 24.0, 27.0],
+         "mass_delta_p": [7.0, 9.0, 10.0], "age_robust_scatter": [20.0, 25.0, 28.0],
+         "mass_robust_scatter": [8.0, 10.0, 11.0]}
+    )  # fmt: skip
+
+
+def loss_scores() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"loss": ["mse", "mse", "zscore_mse", "mahalanobis", "mahalanobis"],
+         "age_delta_p": [22.0, 23.0, 20.0, 18.0, 18.6], "mass_delta_p": [8.0, 8.4, 7.6, 7.0, 7.1]}
+    )  # fmt: skip
+
+
+def isochrone_inputs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    pred = predictions(60, seed=1)
+    rng = np.random.default_rng(2)
+    iso = pd.DataFrame(
+        {"obsid": pred["obsid"], "ra": 0.0, "dec": 0.0,
+         "age_iso": pred["age_true"] * np.exp(0.3 * rng.standard_normal(60)),
+         "e_age_iso": 0.3 * pred["age_true"]}
+    )  # fmt: skip
+    matched = pd.DataFrame({"obsid": pred["obsid"], "phase": np.r_[np.ones(40), np.full(20, 2)]})
+    return compare_isochrone_ages(pred, iso, matched)
+
+
+def cluster_inputs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(4)
+    rows = []
+    for name, k, age in (("NGC 6791", 12, 8.0), ("NGC 6819", 6, 2.4), ("M67", 1, 4.0)):
+        for j in range(k):
+            rows.append(
+                {"cluster": name, "member_id": f"{name}-{j}", "obsid": j,
+                 "age": age * np.exp(0.2 * rng.standard_normal()), "age_err": 0.2 * age,
+                 "mass": 1.2 + 0.05 * rng.standard_normal(), "mass_err": 0.08}
+            )  # fmt: skip
+    cfg = [
+        {"name": "NGC 6791", "log_age": 9.80, "e_log_age": 0.05, "feh": 0.4},
+        {"name": "NGC 6819", "log_age": 9.35, "e_log_age": 0.05, "mass": 1.6, "e_mass": 0.1},
+        {"name": "NGC 6811", "log_age": 9.03, "e_log_age": 0.05},
+        {"name": "M67", "log_age": 9.63, "e_log_age": 0.05},
+    ]
+    preds = pd.DataFrame(rows)
+    return preds, summarise_clusters(preds, cfg)
+
+
+def history() -> pd.DataFrame:
+    epoch = np.arange(1, 31)
+    return pd.DataFrame(
+        {"epoch": epoch, "train_loss": 2.0 * np.exp(-epoch / 10) + 0.3,
+         "val_loss": 2.0 * np.exp(-epoch / 10) + 0.4 + 0.01 * np.clip(epoch - 20, 0, None),
+         "lr": 1e-3 * np.cos(epoch / 31 * np.pi / 2) ** 2 + 1e-6, "seconds": 1.0}
+    )  # fmt: skip
+
+
+def _feh(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(feh=np.linspace(0.3, -0.6, len(frame)))
+
+
+#: One call per figure function, drawn twice to check byte-reproducibility.
+FIGURES: dict[str, Callable[[Path], Path]] = {
+    "pred_vs_true": lambda p: results.plot_pred_vs_true(predictions(), p, "SPT", note=NOTE),
+    "uncertainties": lambda p: results.plot_uncertainties(predictions(), p, note=NOTE),
+    "baselines": lambda p: results.plot_baseline_comparison(scores(), p, note=NOTE),
+    "loss_ablation": lambda p: results.plot_loss_ablation(loss_scores(), p, note=NOTE),
+    "isochrones": lambda p: results.plot_isochrone_comparison(*isochrone_inputs(), p, note=NOTE),
+    "clusters": lambda p: results.plot_clusters(*cluster_inputs(), p, note=NOTE),
+    "age_chemistry": lambda p: results.plot_age_chemistry(_feh(predictions()), p, note=NOTE),
+    "training_curve": lambda p: results.plot_training_curve(history(), p, note=NOTE),
+}
+
+#: Other branches (many stars, scores indexed by model, density colouring), drawn once.
+VARIANTS: dict[str, Callable[[Path], Path]] = {
+    "pred_vs_true_dense": lambda p: results.plot_pred_vs_true(predictions(400), p),
+    "baselines_index": lambda p: results.plot_baseline_comparison(
+        scores().set_index("model")[["age_delta_p", "mass_delta_p"]], p
+    ),
+    "age_chemistry_density": lambda p: results.plot_age_chemistry(
+        _feh(predictions()), p, color_by="density"
+    ),
+}
+
+
+def _check_files(pdf: Path, expected: Path) -> tuple[bytes, bytes]:
+    png = pdf.with_suffix(".png")
+    assert pdf == expected
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
+    assert png.read_bytes().startswith(PNG_SIGNATURE) and png.stat().st_size > 1000
+    return pdf.read_bytes(), png.read_bytes()
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_figure_is_valid_and_reproducible(name: str, tmp_path: Path) -> None:
+    first, second = (
+        _check_files(FIGURES[name](tmp_path / run / f"{name}.pdf"), tmp_path / run / f"{name}.pdf")
+        for run in ("first", "second")
+    )
+    assert first == second
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_figure_variant_is_valid(name: str, tmp_path: Path) -> None:
+    _check_files(VARIANTS[name](tmp_path / f"{name}.pdf"), tmp_path / f"{name}.pdf")
+
+
+def test_invalid_inputs_raise(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no finite value"):
+        results.plot_uncertainties(predictions().assign(age_err=np.nan), tmp_path / "u.pdf")
+    with pytest.raises(ValueError, match="mass_delta_p"):
+        results.plot_baseline_comparison(scores().drop(columns="mass_delta_p"), tmp_path / "b.pdf")
+    with pytest.raises(ValueError, match="color_by"):
+        results.plot_age_chemistry(predictions().assign(feh=0.0), tmp_path / "a.pdf", "teff")
+    with pytest.raises(ValueError, match="empty"):
+        results.plot_training_curve(history().iloc[:0], tmp_path / "t.pdf")
+    assert not list(tmp_path.iterdir())

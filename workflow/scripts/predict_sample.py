@@ -1,0 +1,28 @@
+"""Snakemake adapter: MC-dropout predictions for every star of the sample, split by split."""
+
+import _bootstrap  # noqa: F401  (puts src/ on sys.path)
+import pandas as pd
+import torch
+
+from spt.evaluate import load_split, prediction_frame
+from spt.io.files import write_csv
+from spt.logs import log_to
+from spt.train import load_model, pick_device, predict_mc
+
+
+def main(smk) -> None:
+    with log_to(smk.log[0]):
+        torch.set_num_threads(smk.threads)
+        model = load_model(smk.input.model, pick_device("auto"))
+        frames = []
+        for name in ("train", "val", "test"):
+            split = load_split(smk.input[name])
+            mean, std = predict_mc(
+                model, split["X"], passes=smk.params.passes, seed=smk.params.seed
+            )
+            frames.append(prediction_frame(split, mean, std).assign(split=name))
+        write_csv(pd.concat(frames, ignore_index=True), smk.output[0])
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    main(snakemake)  # noqa: F821

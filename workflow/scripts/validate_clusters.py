@@ -1,0 +1,34 @@
+"""Snakemake adapter: predict open-cluster members with SPT and compare with the literature."""
+
+import _bootstrap  # noqa: F401  (puts src/ on sys.path)
+import pandas as pd
+import torch
+
+from spt.clusters import match_members, summarise_clusters
+from spt.inference import predict_files
+from spt.io.files import write_csv
+from spt.io.lamost import read_catalog, spectrum_path
+from spt.logs import log_to
+
+
+def main(smk) -> None:
+    with log_to(smk.log[0]):
+        torch.set_num_threads(smk.threads)
+        listed = pd.read_csv(smk.input.clusters)
+        members = match_members(
+            listed, read_catalog(smk.input.catalog), smk.params.radius_arcsec, smk.params.snr_column
+        )
+        paths = [spectrum_path(smk.params.spectra_dir, o) for o in members["obsid"]]
+        preds = predict_files(
+            paths, members["obsid"].tolist(), smk.input.model, smk.input.pca,
+            smk.params.preprocess["spectra"], smk.params.anomalies, smk.params.passes,
+            smk.params.seed, workers=smk.threads,
+        )  # fmt: skip
+        members = members.merge(preds, on="obsid", how="left")
+        write_csv(members, smk.output.members)
+        usable = members.dropna(subset=["age", "mass"])
+        write_csv(summarise_clusters(usable, listed), smk.output.summary)
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    main(snakemake)  # noqa: F821
