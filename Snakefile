@@ -21,6 +21,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/model.smk"
+include: "workflow/rules/baselines.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/figures.smk"
 
@@ -30,6 +31,7 @@ DATA = ["results/data/matched.csv", "results/data/crossmatch_summary.csv"]
 FEATURES = ["results/data/sample.csv", "results/features/test.npz"]
 MODEL = ["results/predictions/spt.csv", "results/tables/calibration.csv"]
 VALIDATION = ["results/tables/clusters.csv"]
+TABLES = [f"results/tables/table{n}.{ext}" for n in (1, 2) for ext in ("csv", "tex", "md")]
 FIGURES = [
     f"results/figures/{name}.pdf"
     for name in (
@@ -63,6 +65,7 @@ rule all:
         FEATURES,
         MODEL,
         VALIDATION,
+        TABLES,
         FIGURES,
         MOCK_ONLY,
 
@@ -80,3 +83,8 @@ rule model:
 rule figures:
     input:
         FIGURES,
+
+
+rule tables:
+    input:
+        TABLES,

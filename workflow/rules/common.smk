@@ -2,6 +2,9 @@
 # (Scripts import the package from this checkout's src/ through workflow/scripts/_bootstrap.py,
 # so any Python that runs them, a conda env included, uses the code beside this Snakefile.)
 
+import hashlib
+import json
+import subprocess
 from pathlib import Path
 
 SOURCE = config["source"]
@@ -52,3 +55,26 @@ def cluster_spectra_ready():
     if SOURCE == "simulated":
         return f"{RESOURCES}/spectra"
     return f"{RESOURCES}/downloaded_cluster_spectra.csv"
+
+
+def _commit():
+    """The checkout's commit (or 'unknown' outside git), for table captions."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", workflow.basedir, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+COMMIT = _commit()
+CONFIG_MD5 = hashlib.md5(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def caption(title):
+    """A table caption naming the data, the commit and the configuration."""
+    return f"{title}. Data: {DATA_NOTE}. Pipeline commit {COMMIT}, config md5 {CONFIG_MD5}."

@@ -1,0 +1,25 @@
+"""Snakemake adapter: fit one baseline (tuned on the validation split), predict the test split."""
+
+import _bootstrap  # noqa: F401  (puts src/ on sys.path)
+
+from spt.baselines import make_baseline
+from spt.evaluate import load_split, prediction_frame
+from spt.io.files import write_csv
+from spt.logs import log_to
+from spt.spectra import load_spectra
+
+
+def main(smk) -> None:
+    with log_to(smk.log[0]):
+        settings = {"threads": smk.threads, **smk.params.settings}
+        name = smk.wildcards.name
+        spectra = load_spectra(smk.input.spectra) if name in ("cnn1d", "cannon") else None
+        model = make_baseline(name, settings, seed=smk.params.seed, spectra=spectra)
+        train, val, test = (load_split(smk.input[k]) for k in ("train", "val", "test"))
+        model.fit(train, val)
+        mean, std = model.predict(test)
+        write_csv(prediction_frame(test, mean, std), smk.output[0])
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    main(snakemake)  # noqa: F821

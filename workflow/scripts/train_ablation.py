@@ -1,0 +1,33 @@
+"""Snakemake adapter: train SPT with another loss (same seed and budget), predict the test split."""
+
+import _bootstrap  # noqa: F401  (puts src/ on sys.path)
+
+from spt.evaluate import load_split, prediction_frame
+from spt.io.files import write_csv
+from spt.logs import log_to
+from spt.train import TrainConfig, predict_mc, save_model, train_model
+
+
+def main(smk) -> None:
+    with log_to(smk.log[0]):
+        train, val, test = (load_split(smk.input[k]) for k in ("train", "val", "test"))
+        cfg = TrainConfig.from_dict(
+            {
+                **smk.params.train,
+                "loss": smk.wildcards.loss,
+                "model": dict(smk.params.model),
+                "seed": smk.params.seed,
+            }
+        )
+        if cfg.num_threads == 0:
+            cfg.num_threads = smk.threads
+        model, _ = train_model(
+            train["X"], train["y"], val["X"], val["y"], cfg, smk.params.checkpoint
+        )
+        save_model(smk.output.model, model, cfg)
+        mean, std = predict_mc(model, test["X"], passes=smk.params.passes, seed=smk.params.seed)
+        write_csv(prediction_frame(test, mean, std), smk.output.predictions)
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    main(snakemake)  # noqa: F821
