@@ -42,6 +42,8 @@ FIGURES = [
         "fig05_label_outliers",
         "fig06_pred_vs_true",
         "fig07_uncertainties",
+        "fig08_baselines",
+        "fig09_loss_ablation",
         "fig11_clusters",
         "fig12_age_chemistry",
         "figS1_pca_variance",

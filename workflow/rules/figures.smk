@@ -194,3 +194,40 @@ rule training_curve:
         note=DATA_NOTE,
     script:
         "../scripts/figures.py"
+
+
+rule fig08:
+    input:
+        spt="results/predictions/spt.csv",
+        baselines=expand("results/predictions/{name}.csv", name=config["baselines"]["run"]),
+    output:
+        **fig("fig08_baselines"),
+    log:
+        "results/logs/fig08.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="fig08",
+        names=["SPT", *config["baselines"]["run"]],
+        note=DATA_NOTE,
+    script:
+        "../scripts/figures.py"
+
+
+rule fig09:
+    input:
+        mse="results/predictions/ablation/spt_mse.csv",
+        zscore_mse="results/predictions/ablation/spt_zscore_mse.csv",
+        mahalanobis="results/predictions/spt.csv",
+    output:
+        **fig("fig09_loss_ablation"),
+    log:
+        "results/logs/fig09.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="fig09",
+        names=["mse", "zscore_mse", "mahalanobis"],
+        note=DATA_NOTE,
+    script:
+        "../scripts/figures.py"

@@ -3,7 +3,7 @@
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
-from spt.evaluate import read_predictions
+from spt.evaluate import read_predictions, scores
 from spt.features import load_pca
 from spt.io.lamost import read_spectrum, spectrum_path
 from spt.logs import log_to
@@ -17,8 +17,10 @@ from spt.plots.preprocessing import (
 )
 from spt.plots.results import (
     plot_age_chemistry,
+    plot_baseline_comparison,
     plot_clusters,
     plot_isochrone_comparison,
+    plot_loss_ablation,
     plot_pred_vs_true,
     plot_training_curve,
     plot_uncertainties,
@@ -70,6 +72,23 @@ def fig07(smk) -> None:
     )
 
 
+def _scores(smk) -> pd.DataFrame:
+    """One row of scores per input predictions file, named by params.names."""
+    rows = {
+        n: scores(read_predictions(p)) for n, p in zip(smk.params.names, smk.input, strict=True)
+    }
+    return pd.DataFrame(rows).T
+
+
+def fig08(smk) -> None:
+    plot_baseline_comparison(_scores(smk), smk.output.pdf, note=smk.params.note)
+
+
+def fig09(smk) -> None:
+    table = _scores(smk).rename_axis("loss").reset_index()
+    plot_loss_ablation(table, smk.output.pdf, note=smk.params.note)
+
+
 def fig10(smk) -> None:
     per_star, summary = pd.read_csv(smk.input.per_star), pd.read_csv(smk.input.summary)
     plot_isochrone_comparison(per_star, summary, smk.output.pdf, note=smk.params.note)
@@ -94,7 +113,7 @@ def training_curve(smk) -> None:
 FIGURES = {
     f.__name__: f
     for f in (
-        fig01, fig02, fig03, fig04, fig05, fig06, fig07, fig10, fig11, fig12,
+        fig01, fig02, fig03, fig04, fig05, fig06, fig07, fig08, fig09, fig10, fig11, fig12,
         pca_variance, training_curve,
     )
 }  # fmt: skip
