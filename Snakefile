@@ -16,6 +16,9 @@ configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 validate(config, "config/schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/fetch.smk"

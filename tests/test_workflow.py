@@ -141,3 +141,12 @@ def test_tables_are_identical_on_rerun(tiny_run, tmp_path):
     run_snakemake(work, "--cores", "2", "-f", "table1", "--rerun-triggers", "mtime")
     for ext, data in before.items():
         assert (work / f"results/tables/table1.{ext}").read_bytes() == data
+
+
+def test_report_builds(tiny_run, tmp_path):
+    report = tmp_path / "report.html"
+    run_snakemake(tiny_run, "--report", str(report))
+    html = report.read_text(errors="ignore")
+    assert report.stat().st_size > 100_000
+    for name in ("fig04_anomalies.png", "fig11_clusters.png", "table1.md"):
+        assert name in html

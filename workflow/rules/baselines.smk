@@ -61,7 +61,7 @@ rule table1:
     output:
         csv="results/tables/table1.csv",
         tex="results/tables/table1.tex",
-        md="results/tables/table1.md",
+        md=report("results/tables/table1.md", caption="../report/table1.rst", category="Tables"),
     log:
         "results/logs/table1.log",
     conda:
@@ -82,7 +82,7 @@ rule table2:
     output:
         csv="results/tables/table2.csv",
         tex="results/tables/table2.tex",
-        md="results/tables/table2.md",
+        md=report("results/tables/table2.md", caption="../report/table2.rst", category="Tables"),
     log:
         "results/logs/table2.log",
     conda:

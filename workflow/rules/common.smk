@@ -36,10 +36,14 @@ def spectra_dir(wildcards, input):
 
 
 def fig(name):
-    """Outputs of a figure rule: the PDF and the PNG beside it."""
+    """Outputs of a figure rule: the PDF and the PNG beside it (the PNG goes in the report)."""
     return {
         "pdf": f"results/figures/{name}.pdf",
-        "png": f"results/figures/{name}.png",
+        "png": report(
+            f"results/figures/{name}.png",
+            caption=f"../report/{name}.rst",
+            category="Figures",
+        ),
     }
 
 
