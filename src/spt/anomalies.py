@@ -6,17 +6,21 @@ three-pixel spikes the outlier test looks for, merges masked and empty pixels (t
 test needs to know that a pixel holds no flux at all), and a continuum normalisation is itself
 distorted by a negative region or by a modulated continuum. Each detector returns
 ``(flag, region, score)``: the region is the wavelength range (Angstrom) it blames, the score is a
-physical number documented per detector (larger = more anomalous).
+physical number documented per detector (larger = more anomalous). The one use of the
+normalised spectra is the outlier test's population template (the median normalised spectrum),
+which tells sharp features every star has (saturated lines, peaks between blended lines) from
+outliers.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import ndimage, signal
+import pandas as pd
+from scipy import ndimage
 
 Region = tuple[float, float] | None
 Detection = tuple[bool, Region, float]
@@ -26,15 +30,17 @@ ANOMALY_TYPES = ("oscillation", "missing", "outlier", "negative")
 #: Default thresholds; `config.yaml` may override any key (see `merge_config`).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "oscillation": {
-        "smooth_pix": 9,  # running median removing noise and narrow lines before the periodogram
-        "min_level": 0.05,  # ignore pixels fainter than this fraction of the median flux
-        "sample_aa": 3.0,  # uniform wavelength sampling of the smoothed log flux
-        "window_aa": 1200.0,  # periodogram window (the mock's modulated segments are >= 1500 A)
-        "step_aa": 150.0,
+        "sample_aa": 2.0,  # uniform linear-wavelength sampling
+        "smooth_aa": 12.0,  # running median removing noise and narrow lines (< period_min / 2)
+        "min_level": 0.05,  # ignore flux fainter than this fraction of the median (far blue)
+        "window_aa": 1000.0,  # periodogram window (the mock's modulated segments are >= 1500 A)
+        "step_aa": 100.0,
         "period_min_aa": 30.0,
         "period_max_aa": 320.0,
-        "min_power": 0.45,  # fraction of the window's variance one sinusoid explains
-        "min_amplitude": 0.04,  # fractional amplitude of that sinusoid
+        "gap_aa": 20.0,  # windows must not span a gap in the data wider than this
+        "clip": 2.5,  # residuals clipped at this many robust sigma (strong lines)
+        "min_power": 0.47,  # fraction of the window's variance one sinusoid explains
+        "min_amplitude": 0.03,  # fractional amplitude of that sinusoid
     },
     "missing": {
         "zero_tol": 0.02,  # |flux| below this fraction of the median |flux| counts as no flux
@@ -45,18 +51,23 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "ref_pix": 15,  # running-median window of the local reference
         "scatter_pix": 61,  # window of the local robust scatter (MAD)
         "n_sigma": 7.0,
-        "spike_frac": 0.4,  # a spike rises by at least this fraction of the local reference
-        "trough_frac": 0.6,  # a trough falls below (1 - trough_frac) of the local reference
-        "max_width_pix": 3,  # full width at half height; wider is resolved (line, band, step)
+        "spike_frac": 0.45,  # a spike rises at least this fraction above its flanks
+        "trough_frac": 0.6,  # a trough falls below (1 - trough_frac) of its flanks
+        "max_width_pix": 3,  # at most this many pixels at >= box_in of the height ...
+        "box_in": 0.7,
+        "box_out": 0.25,  # ... the next pixel on one side back below box_out of it ...
+        "box_out_other": 0.5,  # ... and on the other side below box_out_other
         "edge_aa": 40.0,  # data this close to an end or a gap are ignored (LAMOST's roll-off)
         "gap_aa": 10.0,
         # brightest night-sky lines, vacuum: [O I] 5577, 6300, 6364, Na I D and the OH lines
         # seen as residuals in real LAMOST spectra (residuals of either sign are ignored)
-        "sky_lines_aa": [5578.9, 5891.6, 5897.6, 6302.0, 6365.5, 8346.5, 8829.5, 9004.0],
+        "sky_lines_aa": [5578.9, 5891.6, 5897.6, 6302.0, 6365.5, 7246.0, 8346.5, 8829.5, 9004.0],
         "sky_halfwidth_aa": 5.0,
-        # deepest stellar and telluric absorption, vacuum: Ca II K, H; Ca I 4227; telluric A
-        "strong_lines_aa": [3934.8, 3969.6, 4227.9, 7605.0],
-        "strong_halfwidth_aa": 10.0,
+        # with a population template: a hit where the template has a feature of the same sign
+        # with this local contrast is a feature every star has (peaks between lines are
+        # stronger and rarer than lines, hence the higher threshold for spikes)
+        "template_trough_contrast": 0.1,
+        "template_spike_contrast": 0.3,
     },
     "negative": {
         "smooth_pix": 15,
@@ -82,9 +93,11 @@ def merge_config(cfg: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
 
 
 def _sub(cfg: Mapping[str, Any] | None, name: str) -> dict[str, Any]:
-    merged = dict(DEFAULTS[name])
-    merged.update(cfg or {})
-    return merged
+    """One detector's settings: its defaults overridden by ``cfg`` (unknown keys are an error)."""
+    unknown = set(cfg or {}) - set(DEFAULTS[name])
+    if unknown:
+        raise KeyError(f"unknown {name} setting(s) {sorted(unknown)}")
+    return {**DEFAULTS[name], **(cfg or {})}
 
 
 def usable(flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
@@ -109,6 +122,22 @@ def _pixel_edges(wavelength: np.ndarray, sl: slice) -> tuple[float, float]:
     left = wavelength[lo] - 0.5 * (wavelength[min(lo + 1, n - 1)] - wavelength[lo])
     right = wavelength[hi] + 0.5 * (wavelength[hi] - wavelength[max(hi - 1, 0)])
     return float(left), float(right)
+
+
+def _near(lam: np.ndarray, centres: Iterable[float], halfwidth: float) -> np.ndarray:
+    out = np.zeros(lam.shape, dtype=bool)
+    for c in centres:
+        out |= np.abs(lam - c) <= halfwidth
+    return out
+
+
+def _away_from_edges(lam: np.ndarray, edge_aa: float, gap_aa: float) -> np.ndarray:
+    """Pixels at least ``edge_aa`` from both ends of their stretch of data (gaps > ``gap_aa``)."""
+    breaks = np.flatnonzero(np.diff(lam) > gap_aa) + 1
+    starts = np.r_[0, breaks]
+    ends = np.r_[breaks, lam.size] - 1
+    seg = np.repeat(np.arange(starts.size), ends - starts + 1)
+    return (lam - lam[starts][seg] >= edge_aa) & (lam[ends][seg] - lam >= edge_aa)
 
 
 # --------------------------------------------------------------------------- missing values
@@ -161,7 +190,7 @@ def detect_negative(
     if good.sum() < c["smooth_pix"]:
         return False, None, 0.0
     idx = np.flatnonzero(good)
-    lam = wavelength[idx]
+    lam = np.asarray(wavelength, dtype=np.float64)[idx]
     f = np.asarray(flux, dtype=np.float64)[idx]
     iv = np.asarray(ivar, dtype=np.float64)[idx]
     med = ndimage.median_filter(f, size=c["smooth_pix"], mode="nearest")
@@ -180,89 +209,158 @@ def detect_negative(
 
 
 # --------------------------------------------------------------------------- outliers
-def _near(lam: np.ndarray, centres: Iterable[float], halfwidth: float) -> np.ndarray:
-    out = np.zeros(lam.shape, dtype=bool)
-    for c in centres:
-        out |= np.abs(lam - c) <= halfwidth
-    return out
+def _box_width(d: np.ndarray, p: int, c: Mapping[str, Any]) -> int:
+    """Width of the sharp-edged excursion at ``p`` (0 if it is not one).
 
-
-def _away_from_edges(lam: np.ndarray, edge_aa: float, gap_aa: float) -> np.ndarray:
-    """Pixels at least ``edge_aa`` from both ends of their stretch of data (gaps > ``gap_aa``)."""
-    breaks = np.flatnonzero(np.diff(lam) > gap_aa) + 1
-    starts = np.r_[0, breaks]
-    ends = np.r_[breaks, lam.size] - 1
-    seg = np.repeat(np.arange(starts.size), ends - starts + 1)
-    return (lam - lam[starts][seg] >= edge_aa) & (lam[ends][seg] - lam >= edge_aa)
-
-
-def detect_outlier(
-    wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, cfg: Mapping[str, Any] | None = None
-) -> Detection:
-    """Narrow spikes or troughs; score = largest confirmed excursion in units of the local noise.
-
-    Candidates lie ``n_sigma`` times the local noise (the larger of the pipeline's sigma and the
-    local robust scatter) off a running median. Each is measured against its flanks (median of
-    the pixels 3-6 away from its extreme): a spike must rise ``spike_frac`` of that level above
-    it, a trough fall below ``1 - trough_frac`` of it, and either be at most ``max_width_pix``
-    wide at half height, i.e. narrower than the resolution, which peaks between blended lines
-    and the wings of lines are not. The cores of the deepest stellar and telluric lines
-    (troughs), the brightest night-sky lines (both signs), and ``edge_aa`` of data next to
-    either end or a gap wider than ``gap_aa`` are ignored.
+    ``d`` is the excursion in units of its own height (1 at ``p``, 0 at the flank level). The
+    pixels around ``p`` with ``d >= box_in`` must number at most ``max_width_pix``, and the
+    pixel just beyond one side must be back to ``d <= box_out`` (beyond the other side, where a
+    neighbouring line may sit, to ``box_out_other``): narrower than the instrumental profile.
+    Lines, even unresolved ones, fall off over a resolution element on both sides.
     """
+    left, right = p, p
+    while left - 1 >= 0 and d[left - 1] >= c["box_in"]:
+        left -= 1
+    while right + 1 < d.size and d[right + 1] >= c["box_in"]:
+        right += 1
+    width = right - left + 1
+    if width > c["max_width_pix"] or left == 0 or right == d.size - 1:
+        return 0
+    sharp, other = sorted((d[left - 1], d[right + 1]))
+    return width if sharp <= c["box_out"] and other <= c["box_out_other"] else 0
+
+
+def _local_contrast(values: np.ndarray, i: int, sign: int) -> float:
+    """How far the extremum within one pixel of ``i`` stands out from 2-4 pixels on both sides.
+
+    For a peak (``sign`` > 0) relative to the higher of the two sides' minima, for a dip
+    relative to the lower of the two sides' maxima: a feature must stand out on both sides.
+    """
+    if i < 5 or i > values.size - 6:
+        return 0.0
+    core = values[i - 1 : i + 2]
+    k = i - 1 + int(np.argmax(core) if sign > 0 else np.argmin(core))
+    left, right = values[k - 4 : k - 1], values[k + 2 : k + 5]
+    if sign > 0:
+        side = max(left.min(), right.min())
+        return float((values[k] - side) / side) if side > 0 else 0.0
+    side = min(left.max(), right.max())
+    return float((side - values[k]) / side) if side > 0 else 0.0
+
+
+Template = tuple[np.ndarray, np.ndarray]  # (wavelength, median normalised flux) of a population
+#: (wavelength, +1 spike / -1 trough, height in sigma, local contrast (`_local_contrast`))
+Hit = tuple[float, int, float, float]
+
+
+def outlier_hits(
+    wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, cfg: Mapping[str, Any] | None = None
+) -> list[Hit]:
+    """Every sharp spike or trough of one spectrum (see `detect_outlier`), before any template."""
     c = _sub(cfg, "outlier")
     good = usable(flux, ivar)
     if good.sum() < 3 * c["ref_pix"]:
-        return False, None, 0.0
+        return []
     idx = np.flatnonzero(good)
     lam = np.asarray(wavelength, dtype=np.float64)[idx]
     f = np.asarray(flux, dtype=np.float64)[idx]
     sigma = 1.0 / np.sqrt(np.asarray(ivar, dtype=np.float64)[idx])
-    ref = ndimage.median_filter(f, size=c["ref_pix"], mode="nearest")
-    resid = f - ref
+    resid = f - ndimage.median_filter(f, size=c["ref_pix"], mode="nearest")
     mad = ndimage.median_filter(np.abs(resid), size=c["scatter_pix"], mode="nearest")
     noise = np.maximum(sigma, 1.4826 * mad)
     floor = 0.05 * float(np.median(np.abs(f)))
-    nsig = resid / noise
-    candidates = np.abs(nsig) >= c["n_sigma"]
-    inside = _away_from_edges(lam, c["edge_aa"], c["gap_aa"])
-    sky = _near(lam, c["sky_lines_aa"], c["sky_halfwidth_aa"])
-    strong = _near(lam, c["strong_lines_aa"], c["strong_halfwidth_aa"])
+    candidates = np.abs(resid) >= c["n_sigma"] * noise
+    candidates &= _away_from_edges(lam, c["edge_aa"], c["gap_aa"])
+    candidates &= ~_near(lam, c["sky_lines_aa"], c["sky_halfwidth_aa"])
     n = len(f)
-    best, where = 0.0, []
-    for sl in _runs(candidates & inside & ~sky):
+    hits: list[Hit] = []
+    for sl in _runs(candidates):
         up = resid[sl].sum() > 0
         p = sl.start + int(np.argmax(f[sl]) if up else np.argmin(f[sl]))
-        flank = np.r_[max(p - 6, 0) : max(p - 2, 0), min(p + 3, n) : min(p + 7, n)]
-        if flank.size < 4:
+        if p < 7 or p > n - 8:
             continue
-        base = float(np.median(f[flank]))
-        if base <= floor:  # no positive continuum to be an outlier of (see detect_negative)
-            continue
+        base = float(np.median(np.r_[f[p - 6 : p - 2], f[p + 3 : p + 7]]))
         height = f[p] - base
-        if abs(height) < c["n_sigma"] * noise[p]:
+        if base <= floor or abs(height) < c["n_sigma"] * noise[p]:
+            continue  # no positive continuum to be an outlier of (see detect_negative)
+        if up and height < c["spike_frac"] * base:
             continue
-        if up:
-            ok = height >= c["spike_frac"] * base
-            above = f > base + 0.5 * height
-        else:
-            ok = f[p] <= (1.0 - c["trough_frac"]) * base and not strong[p]
-            above = f < base + 0.5 * height
-        if not ok:
+        if not up and f[p] > (1.0 - c["trough_frac"]) * base:
             continue
-        left = p - 1
-        while left >= 0 and above[left]:
-            left -= 1
-        right = p + 1
-        while right < n and above[right]:
-            right += 1
-        if right - left - 1 > c["max_width_pix"]:  # resolved: a line, a band or a step
-            continue
-        where.append(float(lam[p]))
-        best = max(best, abs(float(nsig[p])))
-    if not where:
+        d = (f[p - 5 : p + 6] - base) / height
+        if _box_width(d, 5, c):
+            sign = 1 if up else -1
+            z = float(abs(height) / noise[p])
+            hits.append((float(lam[p]), sign, z, _local_contrast(f, p, sign)))
+    return hits
+
+
+def shared_by_template(hit: Hit, template: Template, cfg: Mapping[str, Any] | None = None) -> bool:
+    """True when the population template has the same feature there (a line, not an outlier).
+
+    The template's local contrast at the hit (`_local_contrast`, same sign, within one pixel
+    for radial-velocity smearing) must reach ``template_trough_contrast`` for a trough,
+    ``template_spike_contrast`` for a spike. A line every star has, even a saturated one as
+    sharp as an outlier, is then vetoed; a spike or trough beside a line is not (the template
+    rises or falls there monotonically); one on top of a line is lost.
+    """
+    c = _sub(cfg, "outlier")
+    wave, flux = template
+    i = int(np.argmin(np.abs(wave - hit[0])))
+    if i == 0 or i == wave.size - 1 or abs(wave[i] - hit[0]) > wave[i] - wave[i - 1]:
+        return False  # outside the template's range
+    contrast = _local_contrast(flux, i, hit[1])
+    key = "template_spike_contrast" if hit[1] > 0 else "template_trough_contrast"
+    return contrast >= c[key]
+
+
+def _outlier_result(hits: Sequence[Hit]) -> Detection:
+    if not hits:
         return False, None, 0.0
-    return True, (min(where) - 2.0, max(where) + 2.0), best
+    where = [h[0] for h in hits]
+    return True, (min(where) - 2.0, max(where) + 2.0), max(h[2] for h in hits)
+
+
+def detect_outlier(
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    cfg: Mapping[str, Any] | None = None,
+    template: Template | None = None,
+) -> Detection:
+    """Sharp spikes or troughs; score = the largest one's height in units of the local noise.
+
+    Candidates lie ``n_sigma`` times the local noise (the larger of the pipeline's sigma and the
+    local robust scatter) off a running median. Each is measured against its flanks (median of
+    the pixels 3-6 away): a spike must rise ``spike_frac`` of that level above it, a trough fall
+    below ``1 - trough_frac`` of it, and either must be sharp-edged, at most ``max_width_pix``
+    wide at ``box_in`` of its height and back to within ``box_out`` of the flank level one pixel
+    further (see `_box_width`): narrower than the resolution, which absorption lines, the peaks
+    between blended lines and band heads are not. Night-sky lines (residuals of either sign) and
+    ``edge_aa`` of data next to either end or a gap wider than ``gap_aa`` are ignored. With a
+    population ``template`` (`population_template`), features the template shares are ignored
+    too: saturated lines can be as sharp as an outlier, but every star has them.
+    """
+    hits = outlier_hits(wavelength, flux, ivar, cfg)
+    if template is not None:
+        hits = [h for h in hits if not shared_by_template(h, template, cfg)]
+    return _outlier_result(hits)
+
+
+def format_hits(hits: Sequence[Hit]) -> str:
+    """Hits as text for a table cell: ``wavelength:sign:sigma:contrast`` joined by ``;``."""
+    return ";".join(f"{w:.2f}:{s:+d}:{z:.1f}:{r:.4f}" for w, s, z, r in hits)
+
+
+def parse_hits(text: object) -> list[Hit]:
+    """Inverse of `format_hits` (empty or NaN cells give no hits)."""
+    if not isinstance(text, str) or not text:
+        return []
+    out = []
+    for item in text.split(";"):
+        w, s, z, r = item.split(":")
+        out.append((float(w), int(s), float(z), float(r)))
+    return out
 
 
 # --------------------------------------------------------------------------- oscillations
@@ -271,52 +369,58 @@ def detect_oscillation(
 ) -> Detection:
     """A periodic modulation of the continuum; score = best windowed periodogram power.
 
-    The log of the median-smoothed flux is put on a uniform linear-wavelength grid, cut into
-    sliding windows of ``window_aa``, each detrended by a quadratic, and searched (FFT
+    The usable flux is put on a uniform linear-wavelength grid (``sample_aa``), median-smoothed
+    over ``smooth_aa`` (noise and narrow lines), logged, cut into sliding windows of
+    ``window_aa`` (none across a gap wider than ``gap_aa``), each detrended by a quadratic and
+    clipped at ``clip`` robust sigma (what is left of strong lines), and searched (FFT
     periodogram) for one sinusoid with a period of ``period_min_aa``-``period_max_aa``. Flagged
     when, in some window, that sinusoid explains at least ``min_power`` of the variance with a
     fractional amplitude of at least ``min_amplitude``. Lines and bands are not periodic: each
-    spreads over many frequencies and explains little variance at any one of them.
+    spreads over many frequencies and explains little of the variance at any one of them.
     """
     c = _sub(cfg, "oscillation")
     good = usable(flux, ivar)
-    if good.sum() < 5 * c["smooth_pix"]:
+    if good.sum() < 50:
         return False, None, 0.0
-    idx = np.flatnonzero(good)
-    f = np.asarray(flux, dtype=np.float64)[idx]
-    smooth = ndimage.median_filter(f, size=c["smooth_pix"], mode="nearest")
-    keep = smooth > c["min_level"] * np.median(np.abs(f))
-    lam = np.asarray(wavelength, dtype=np.float64)[idx][keep]
-    if lam.size < 5 * c["smooth_pix"]:
-        return False, None, 0.0
-    step = c["sample_aa"]
+    lam = np.asarray(wavelength, dtype=np.float64)[good]
+    f = np.asarray(flux, dtype=np.float64)[good]
+    step = float(c["sample_aa"])
     grid = np.arange(lam[0], lam[-1], step)
-    y = np.interp(grid, lam, np.log(smooth[keep]))
-    n_win = int(round(min(c["window_aa"], grid[-1] - grid[0]) / step))
-    if n_win < 16:
+    smooth = ndimage.median_filter(
+        np.interp(grid, lam, f), size=max(1, round(c["smooth_aa"] / step)), mode="nearest"
+    )
+    j = np.clip(np.searchsorted(lam, grid), 1, lam.size - 1)
+    gap = np.minimum(grid - lam[j - 1], lam[j] - grid)  # distance to the nearest data
+    bright = (smooth > c["min_level"] * np.median(np.abs(f))) & (gap <= 0.5 * c["gap_aa"])
+    y = np.log(np.where(bright, smooth, 1.0))
+    n_win = round(c["window_aa"] / step)
+    if grid.size < n_win:
         return False, None, 0.0
-    hop = max(1, int(round(c["step_aa"] / step)))
+    hop = max(1, round(c["step_aa"] / step))
     windows = np.lib.stride_tricks.sliding_window_view(y, n_win)[::hop]
-    x = np.linspace(-1.0, 1.0, n_win)
-    basis = np.polynomial.legendre.legvander(x, 2)  # quadratic detrend, one projection for all
-    coef, *_ = np.linalg.lstsq(basis, windows.T, rcond=None)
-    resid = windows - (basis @ coef).T
+    whole = np.lib.stride_tricks.sliding_window_view(bright, n_win)[::hop].all(axis=1)
+    starts = grid[::hop][: len(windows)][whole]
+    windows = windows[whole]
+    if len(windows) == 0:
+        return False, None, 0.0
+    q, _ = np.linalg.qr(np.polynomial.legendre.legvander(np.linspace(-1.0, 1.0, n_win), 2))
+    resid = windows - (windows @ q) @ q.T  # quadratic detrend of every window in one projection
+    scale = 1.4826 * np.median(np.abs(resid), axis=1, keepdims=True)
+    resid = np.clip(resid, -c["clip"] * scale, c["clip"] * scale)  # deep lines must not dominate
     n_fft = 4 * int(2 ** np.ceil(np.log2(n_win)))
-    spectrum = np.abs(np.fft.rfft(resid, n=n_fft, axis=1)) ** 2
+    periodogram = np.abs(np.fft.rfft(resid, n=n_fft, axis=1)) ** 2
     freq = np.fft.rfftfreq(n_fft, d=step)
     band = (freq >= 1.0 / c["period_max_aa"]) & (freq <= 1.0 / c["period_min_aa"])
     total = np.maximum(np.sum(resid**2, axis=1), 1e-300)
-    power = 2.0 * spectrum[:, band] / (n_win * total[:, None])  # variance fraction explained
-    amplitude = 2.0 * np.sqrt(spectrum[:, band]) / n_win
+    power = 2.0 * periodogram[:, band] / (n_win * total[:, None])  # variance fraction explained
+    amplitude = 2.0 * np.sqrt(periodogram[:, band]) / n_win
     k = np.argmax(power, axis=1)
     rows = np.arange(len(k))
-    best_power, best_amp = power[rows, k], amplitude[rows, k]
-    hit = (best_power >= c["min_power"]) & (best_amp >= c["min_amplitude"])
-    score = float(best_power.max())
+    hit = (power[rows, k] >= c["min_power"]) & (amplitude[rows, k] >= c["min_amplitude"])
+    score = float(power[rows, k].max())
     if not hit.any():
         return False, None, score
-    starts = grid[0] + np.flatnonzero(hit) * hop * step
-    return True, (float(starts.min()), float(starts.max() + n_win * step)), score
+    return True, (float(starts[hit].min()), float(starts[hit].max() + n_win * step)), score
 
 
 DETECTORS = {
@@ -325,3 +429,317 @@ DETECTORS = {
     "outlier": detect_outlier,
     "negative": detect_negative,
 }
+
+#: Human-readable reasons, as they appear in the anomalies table.
+REASONS = {
+    "oscillation": "oscillation",
+    "missing": "missing values",
+    "outlier": "outliers",
+    "negative": "negative values",
+}
+
+
+def detect_all(
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    cfg: Mapping[str, Any] | None = None,
+    template: Template | None = None,
+) -> dict[str, Any]:
+    """Run the four detectors on one raw spectrum; one flat row (flags, regions, scores, reasons).
+
+    Pass the inverse variance with and-masked pixels already set to zero. The row also keeps
+    the outlier hits before the template veto (``outlier_hits``), for `apply_template`.
+    """
+    c = merge_config(cfg)
+    row: dict[str, Any] = {}
+    for name in ANOMALY_TYPES:
+        if name == "outlier":
+            hits = outlier_hits(wavelength, flux, ivar, c[name])
+            row["outlier_hits"] = format_hits(hits)
+            if template is not None:
+                hits = [h for h in hits if not shared_by_template(h, template, c[name])]
+            flag, region, score = _outlier_result(hits)
+        else:
+            flag, region, score = DETECTORS[name](wavelength, flux, ivar, c[name])
+        row[name] = bool(flag)
+        row[f"{name}_lo"] = region[0] if region else np.nan
+        row[f"{name}_hi"] = region[1] if region else np.nan
+        row[f"{name}_score"] = float(score)
+    row["reasons"] = _reasons(row)
+    return row
+
+
+def _reasons(row: Mapping[str, Any]) -> str:
+    return "; ".join(REASONS[name] for name in ANOMALY_TYPES if row[name])
+
+
+def population_template(
+    flux: np.ndarray, ivar: np.ndarray, wavelength: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Median continuum-normalised spectrum of a population (usable pixels only).
+
+    ``flux`` and ``ivar`` are normalised spectra on the common grid (`spt.spectra`); a few
+    thousand rows suffice. Anomalous spectra are a small minority and do not move the median.
+    """
+    if len(flux) == 0:
+        raise ValueError("a population template needs at least one spectrum")
+    with np.errstate(all="ignore"):
+        median = np.nanmedian(np.where(ivar > 0, flux, np.nan), axis=0)
+    return np.asarray(wavelength, dtype=np.float64), np.where(np.isfinite(median), median, 1.0)
+
+
+def apply_template(
+    flags: pd.DataFrame, template: Template, cfg: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """Re-decide the outlier flags of `detect_all` rows with a population template.
+
+    Uses the ``outlier_hits`` column, so the spectra need not be read again. Returns a copy.
+    """
+    c = merge_config(cfg)["outlier"]
+    out = flags.copy()
+    if "outlier_hits" not in out:
+        raise KeyError("flags lack the outlier_hits column written by detect_all")
+    results = [
+        _outlier_result([h for h in parse_hits(text) if not shared_by_template(h, template, c)])
+        for text in out["outlier_hits"]
+    ]
+    out["outlier"] = [r[0] for r in results]
+    out["outlier_lo"] = [r[1][0] if r[1] else np.nan for r in results]
+    out["outlier_hi"] = [r[1][1] if r[1] else np.nan for r in results]
+    out["outlier_score"] = [r[2] for r in results]
+    flags_only = out[list(ANOMALY_TYPES)].fillna(False).astype(bool)
+    out["reasons"] = [
+        "; ".join(REASONS[t] for t, f in zip(ANOMALY_TYPES, row, strict=True) if f)
+        for row in flags_only.itertuples(index=False)
+    ]
+    return out
+
+
+SpectrumLike = Any  # a LamostSpectrum or a (wavelength, flux, ivar) triple
+
+
+def flag_spectra(
+    obsids: Iterable[int],
+    spectra: Iterable[SpectrumLike],
+    cfg: Mapping[str, Any] | None = None,
+    template: Template | None = None,
+) -> pd.DataFrame:
+    """Flag many raw spectra: obsid, one boolean column per type, regions, scores and reasons.
+
+    ``spectra`` holds `LamostSpectrum` objects (and-masked pixels are treated as unusable) or
+    ``(wavelength, flux, ivar)`` triples.
+    """
+    merge_config(cfg)  # fail early on a bad configuration
+    rows = []
+    for obsid, spec in zip(obsids, spectra, strict=True):
+        if isinstance(spec, tuple):
+            wave, flux, ivar = spec
+        else:
+            wave, flux = spec.wavelength, spec.flux
+            ivar = np.where(spec.andmask == 0, spec.ivar, 0.0)
+        rows.append({"obsid": int(obsid), **detect_all(wave, flux, ivar, cfg, template)})
+    return pd.DataFrame(rows, columns=["obsid", *_row_columns()])
+
+
+def _row_columns() -> list[str]:
+    cols = []
+    for name in ANOMALY_TYPES:
+        cols += [name, f"{name}_lo", f"{name}_hi", f"{name}_score"]
+    return [*cols, "outlier_hits", "reasons"]
+
+
+def detection_scores(flags: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Precision and recall of each detector against a truth table (obsid, anomaly).
+
+    ``truth.anomaly`` is the injected type or empty; spectra missing from ``flags`` (e.g.
+    unreadable) count as not flagged. One row per type plus ``any`` (flagged for any reason vs
+    anomalous of any type).
+    """
+    t = truth[["obsid", "anomaly"]].copy()
+    t["anomaly"] = t["anomaly"].fillna("").astype(str).str.strip()
+    unknown = set(t["anomaly"]) - {"", *ANOMALY_TYPES}
+    if unknown:
+        raise ValueError(f"unknown anomaly type(s) in truth: {sorted(unknown)}")
+    merged = t.merge(flags[["obsid", *ANOMALY_TYPES]], on="obsid", how="left")
+    merged[list(ANOMALY_TYPES)] = merged[list(ANOMALY_TYPES)].fillna(False).astype(bool)
+    rows = []
+    for name in (*ANOMALY_TYPES, "any"):
+        if name == "any":
+            is_true = merged["anomaly"] != ""
+            flagged = merged[list(ANOMALY_TYPES)].any(axis=1)
+        else:
+            is_true = merged["anomaly"] == name
+            flagged = merged[name]
+        tp = int((is_true & flagged).sum())
+        n_true, n_flag = int(is_true.sum()), int(flagged.sum())
+        rows.append({
+            "type": name,
+            "n_true": n_true,
+            "n_flagged": n_flag,
+            "TP": tp,
+            "FP": n_flag - tp,
+            "FN": n_true - tp,
+            "precision": tp / n_flag if n_flag else np.nan,
+            "recall": tp / n_true if n_true else np.nan,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- label outliers
+#: Default label cuts (ages in Gyr, masses in solar masses).
+LABEL_DEFAULTS: dict[str, Any] = {
+    "age_min": 0.0,  # exclusive: an age must be positive
+    "age_max": 14.0,  # older than the Universe is impossible
+    "mass_min": 0.5,  # red giants below 0.5 Msun have not had time to evolve
+    "mass_max": 5.0,
+    "max_rel_err_age": 1.0,  # e_age / age above this: the age is unconstrained
+    "max_rel_err_mass": 0.5,
+    "relation_degree": 2,  # log age as a polynomial in log mass, plus a linear [Fe/H] term
+    "relation_k": 3.5,  # |residual| above k robust sigma (1.4826 MAD) is off the relation
+    "relation_iter": 10,
+}
+
+LABEL_FLAGS = ("age_invalid", "mass_invalid", "large_error", "off_relation")
+_LABEL_REASONS = {
+    "age_invalid": "age outside ({age_min}, {age_max}] Gyr",
+    "mass_invalid": "mass outside [{mass_min}, {mass_max}] Msun",
+    "large_error": "relative error above {max_rel_err_age} (age) or {max_rel_err_mass} (mass)",
+    "off_relation": "off the age-mass-[Fe/H] relation by > {relation_k} robust sigma",
+}
+
+
+def _design(log_mass: np.ndarray, feh: np.ndarray | None, degree: int) -> np.ndarray:
+    cols = [log_mass**d for d in range(degree + 1)]
+    if feh is not None:
+        cols.append(feh)
+    return np.column_stack(cols)
+
+
+def fit_age_mass_relation(
+    age: np.ndarray, mass: np.ndarray, feh: np.ndarray | None, cfg: Mapping[str, Any] | None = None
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """Robust fit of log10 age on log10 mass (and [Fe/H]) by iterated k-sigma clipping.
+
+    Returns the residuals in dex for every star, the robust sigma (1.4826 MAD of the inliers)
+    and the inlier mask. Stars with NaN inputs get a NaN residual.
+    """
+    c = {**LABEL_DEFAULTS, **(cfg or {})}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log10(np.asarray(age, dtype=np.float64))
+        lm = np.log10(np.asarray(mass, dtype=np.float64))
+    f = None if feh is None else np.asarray(feh, dtype=np.float64)
+    finite = np.isfinite(y) & np.isfinite(lm) & (True if f is None else np.isfinite(f))
+    X = _design(lm, f, int(c["relation_degree"]))
+    if finite.sum() <= X.shape[1] + 2:
+        raise ValueError(f"only {int(finite.sum())} stars with usable labels: too few to fit")
+    inlier = finite.copy()
+    sigma = np.inf
+    for _ in range(int(c["relation_iter"])):
+        coef, *_ = np.linalg.lstsq(X[inlier], y[inlier], rcond=None)
+        resid = np.where(finite, y - np.where(finite[:, None], X, 0.0) @ coef, np.nan)
+        sigma = 1.4826 * float(np.median(np.abs(resid[inlier] - np.median(resid[inlier]))))
+        new = finite & (np.abs(resid) <= c["relation_k"] * max(sigma, 1e-12))
+        if np.array_equal(new, inlier):
+            break
+        inlier = new
+    return resid, sigma, inlier
+
+
+def flag_label_outliers(frame: pd.DataFrame, cfg: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Flag stars whose labels are impossible, too uncertain, or far off the age-mass relation.
+
+    ``frame`` has ``age, mass`` and optionally ``e_age, e_mass, feh`` and ids (``kic``,
+    ``obsid``). Returns one row per input row (same order): the ids, a boolean column per cut,
+    the relation residual (dex) and its robust z, ``reasons`` and ``rejected``.
+    """
+    c = {**LABEL_DEFAULTS, **(cfg or {})}
+    unknown = set(cfg or {}) - set(LABEL_DEFAULTS)
+    if unknown:
+        raise KeyError(f"unknown label-outlier setting(s) {sorted(unknown)}")
+    missing = [col for col in ("age", "mass") if col not in frame.columns]
+    if missing:
+        raise KeyError(f"label table lacks column(s) {missing}")
+    age = frame["age"].to_numpy(dtype=np.float64)
+    mass = frame["mass"].to_numpy(dtype=np.float64)
+    out = frame[[col for col in ("kic", "obsid") if col in frame.columns]].copy()
+    out["age_invalid"] = ~((age > c["age_min"]) & (age <= c["age_max"]))
+    out["mass_invalid"] = ~((mass >= c["mass_min"]) & (mass <= c["mass_max"]))
+    large = np.zeros(len(frame), dtype=bool)
+    for col, key in (("age", "max_rel_err_age"), ("mass", "max_rel_err_mass")):
+        if f"e_{col}" in frame.columns:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel = frame[f"e_{col}"].to_numpy(dtype=np.float64) / np.abs(frame[col].to_numpy())
+            large |= ~(rel <= c[key])  # NaN errors count as too large
+    out["large_error"] = large
+    valid = ~(out["age_invalid"] | out["mass_invalid"]).to_numpy()
+    feh = None
+    if "feh" in frame.columns and frame["feh"].notna().any():
+        feh = frame["feh"].fillna(frame["feh"].median()).to_numpy(dtype=np.float64)
+    resid = np.full(len(frame), np.nan)
+    z = np.full(len(frame), np.nan)
+    if valid.sum() > 0:
+        r, sigma, _ = fit_age_mass_relation(
+            age[valid], mass[valid], None if feh is None else feh[valid], c
+        )
+        resid[valid] = r
+        z[valid] = r / max(sigma, 1e-12)
+    out["relation_resid_dex"] = resid
+    out["relation_z"] = z
+    out["off_relation"] = np.abs(np.nan_to_num(z, nan=0.0)) > c["relation_k"]
+    reasons = []
+    for row in out[list(LABEL_FLAGS)].itertuples(index=False):
+        hits = [
+            _LABEL_REASONS[name].format(**c) for name, v in zip(LABEL_FLAGS, row, strict=True) if v
+        ]
+        reasons.append("; ".join(hits))
+    out["reasons"] = reasons
+    out["rejected"] = out[list(LABEL_FLAGS)].any(axis=1)
+    return out
+
+
+def rejection_table(
+    spectra: pd.DataFrame | None = None, labels: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Every rejected spectrum or star with all its reasons (one row per obsid or kic).
+
+    ``spectra`` is the report of `spt.spectra.preprocess_files` (``ok``/``problem`` and the
+    anomaly columns) or the output of `flag_spectra`; ``labels`` that of `flag_label_outliers`.
+    Columns: ``kic`` and ``obsid`` where known, ``stage`` (spectrum, labels or both) and
+    ``reasons``.
+    """
+    parts = []
+    if spectra is not None and len(spectra):
+        s = spectra.copy()
+        problem = s["problem"].fillna("") if "problem" in s else pd.Series("", index=s.index)
+        anomalies = s["reasons"].fillna("") if "reasons" in s else pd.Series("", index=s.index)
+        s["spec_reasons"] = [
+            "; ".join(x for x in pair if x) for pair in zip(problem, anomalies, strict=True)
+        ]
+        parts.append(s.loc[s["spec_reasons"] != "", ["obsid", "spec_reasons"]])
+    spec_part = parts[0] if parts else pd.DataFrame(columns=["obsid", "spec_reasons"])
+    if labels is not None and len(labels):
+        lab = labels.loc[labels["rejected"], [c for c in ("kic", "obsid") if c in labels]].copy()
+        lab["label_reasons"] = labels.loc[labels["rejected"], "reasons"]
+    else:
+        lab = pd.DataFrame(columns=["obsid", "label_reasons"])
+    if "obsid" in lab.columns:
+        table = spec_part.merge(lab, on="obsid", how="outer")
+    else:
+        table = pd.concat([spec_part, lab], ignore_index=True)
+    table["spec_reasons"] = table["spec_reasons"].fillna("")
+    table["label_reasons"] = table["label_reasons"].fillna("")
+    table["stage"] = np.select(
+        [
+            (table["spec_reasons"] != "") & (table["label_reasons"] != ""),
+            table["spec_reasons"] != "",
+        ],
+        ["both", "spectrum"],
+        default="labels",
+    )
+    table["reasons"] = [
+        "; ".join(x for x in pair if x)
+        for pair in zip(table["spec_reasons"], table["label_reasons"], strict=True)
+    ]
+    cols = [c for c in ("kic", "obsid") if c in table.columns]
+    return table[[*cols, "stage", "reasons"]].reset_index(drop=True)

@@ -1,0 +1,228 @@
+"""Seeded, stratified train/validation/test split and PCA fitted on the training spectra only.
+
+Choices (the paper states neither): fractions 0.7 / 0.1 / 0.2, stratified on the joint
+quantile bins of age and mass so that every split spans the label plane; masked pixels are
+imputed with the training spectra's per-pixel median before PCA (the training split only, so no
+information from validation or test reaches the features).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+
+from spt.io.files import write_bytes
+from spt.spectra import load_spectra, write_npz
+
+PathLike = str | os.PathLike[str]
+
+#: Default split and PCA settings; `config.yaml` may override any key.
+DEFAULTS: dict[str, Any] = {
+    "fractions": [0.7, 0.1, 0.2],  # train, validation, test
+    "n_components": 50,
+    "seed": 42,
+    "n_bins": 4,  # quantile bins per label for the stratification (n_bins**2 strata)
+}
+
+SPLITS = ("train", "val", "test")
+
+
+class FeatureConfigError(ValueError):
+    """A split or PCA setting that cannot work with the data at hand; the message says why."""
+
+
+def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
+    f = np.asarray(fractions, dtype=np.float64)
+    if f.shape != (3,) or np.any(f < 0) or f[0] <= 0 or not np.isclose(f.sum(), 1.0):
+        raise FeatureConfigError(
+            "fractions must be three non-negative numbers (train > 0) summing to 1, "
+            f"got {fractions}"
+        )
+    return f
+
+
+def _strata(labels: np.ndarray, n_bins: int) -> np.ndarray:
+    """Joint quantile-bin id of each row; rows with a non-finite label form their own stratum."""
+    labels = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)
+    ids = np.zeros(len(labels), dtype=np.int64)
+    finite = np.isfinite(labels).all(axis=1)
+    for col in labels.T:
+        if finite.sum() == 0:
+            break
+        edges = np.unique(np.quantile(col[finite], np.linspace(0, 1, n_bins + 1)[1:-1]))
+        ids = ids * (n_bins + 1) + np.searchsorted(edges, np.where(finite, col, 0.0), side="right")
+    ids[~finite] = -1
+    return ids
+
+
+def split_indices(
+    n: int,
+    labels: np.ndarray | None = None,
+    fractions: Sequence[float] = DEFAULTS["fractions"],
+    seed: int = DEFAULTS["seed"],
+    n_bins: int = DEFAULTS["n_bins"],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded train/val/test row indices (sorted), stratified on quantile bins of ``labels``.
+
+    Each stratum is shuffled and cut at ``floor(cumsum(fractions) * size + u)`` with one random
+    ``u`` in [0, 1) per stratum, so every stratum is split in proportion and no split is
+    systematically short-changed by rounding.
+    """
+    f = _check_fractions(fractions)
+    if n < 1:
+        raise FeatureConfigError("cannot split an empty selection (n = 0)")
+    strata = np.zeros(n, dtype=np.int64) if labels is None else _strata(labels, n_bins)
+    if len(strata) != n:
+        raise ValueError(f"labels have {len(strata)} rows, expected {n}")
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(n), strata))  # strata in turn, shuffled inside each
+    cum = np.cumsum(f)[:2]
+    out: list[list[np.ndarray]] = [[], [], []]
+    for stratum in np.unique(strata):
+        members = order[strata[order] == stratum]
+        cuts = np.minimum(
+            np.floor(cum * members.size + rng.random()).astype(np.int64), members.size
+        )
+        for k, part in enumerate(np.split(members, cuts)):
+            out[k].append(part)
+    train, val, test = (np.sort(np.concatenate(parts)) for parts in out)
+    if train.size == 0:
+        raise FeatureConfigError(f"the training split is empty (n = {n}, fractions {list(f)})")
+    return train, val, test
+
+
+def fit_pca(X_train: np.ndarray, n_components: int, seed: int = DEFAULTS["seed"]) -> PCA:
+    """PCA fitted on the training spectra; a clear error when that many components cannot exist."""
+    n, p = X_train.shape
+    if not 1 <= n_components <= min(n, p):
+        raise FeatureConfigError(
+            f"n_components = {n_components} is impossible with {n} training spectra of {p} "
+            f"pixels: it must be between 1 and {min(n, p)} (lower pca n_components in the "
+            "config, or select more stars)"
+        )
+    return PCA(n_components=n_components, random_state=seed).fit(X_train)
+
+
+def apply_pca(pca: PCA, X: np.ndarray) -> np.ndarray:
+    """Project spectra onto the fitted components (float32)."""
+    if X.shape[0] == 0:
+        return np.zeros((0, pca.n_components_), dtype=np.float32)
+    return pca.transform(X).astype(np.float32)
+
+
+def impute_values(flux: np.ndarray, ivar: np.ndarray, fallback: float = 1.0) -> np.ndarray:
+    """Per-pixel median of the usable pixels (ivar > 0) of these spectra; ``fallback`` if none."""
+    masked = np.where(ivar > 0, flux, np.nan)
+    with np.errstate(all="ignore"):
+        fill = np.nanmedian(masked, axis=0) if len(flux) else np.full(flux.shape[1], np.nan)
+    return np.where(np.isfinite(fill), fill, fallback).astype(np.float32)
+
+
+def impute(flux: np.ndarray, ivar: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """Replace unusable pixels (ivar = 0) by ``fill``."""
+    return np.where(ivar > 0, flux, fill[None, :]).astype(np.float32)
+
+
+def transform_spectra(bundle: Mapping[str, Any], flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
+    """Features of new spectra with a saved bundle (`load_pca`): impute, then project."""
+    return apply_pca(bundle["pca"], impute(flux, ivar, bundle["fill"]))
+
+
+def load_pca(path: PathLike) -> dict[str, Any]:
+    """Read ``pca.joblib``: a dict with ``pca`` (sklearn PCA), ``fill`` and ``wavelength``."""
+    return joblib.load(path)
+
+
+def _dump_joblib(obj: object, path: PathLike) -> None:
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    write_bytes(path, buffer.getvalue())
+
+
+def _column(table: pd.DataFrame, name: str) -> np.ndarray:
+    return table[name].to_numpy(dtype=np.float32) if name in table else np.full(len(table), np.nan)
+
+
+def build_features(
+    spectra_npz: PathLike,
+    table: pd.DataFrame | PathLike,
+    fractions: Sequence[float] = DEFAULTS["fractions"],
+    n_components: int = DEFAULTS["n_components"],
+    seed: int = DEFAULTS["seed"],
+    out_dir: PathLike = "features",
+    n_bins: int = DEFAULTS["n_bins"],
+) -> dict[str, Any]:
+    """Split the selected stars, fit PCA on the training spectra and write the feature files.
+
+    ``table`` lists the stars kept after all cuts (``obsid, kic, age, mass`` and optionally
+    ``e_age, e_mass``); their spectra are looked up in ``spectra_npz`` by obsid. Writes
+    ``{train,val,test}.npz`` (``X`` float32 n x k, ``y`` and ``y_err`` float32 n x 2 as
+    [age, mass], ``obsid`` and ``kic`` int64) and ``pca.joblib`` atomically and reproducibly.
+    Returns a summary (split sizes, explained variance).
+    """
+    if not isinstance(table, pd.DataFrame):
+        table = pd.read_csv(table)
+    missing = [c for c in ("obsid", "kic", "age", "mass") if c not in table.columns]
+    if missing:
+        raise KeyError(f"star table lacks column(s) {missing}")
+    if len(table) == 0:
+        raise FeatureConfigError(
+            "no stars left after filtering: the selection is empty (check the anomaly and "
+            "label-outlier cuts and the cross-match)"
+        )
+    if table["obsid"].duplicated().any():
+        dup = table.loc[table["obsid"].duplicated(), "obsid"].tolist()[:5]
+        raise ValueError(f"star table repeats obsid(s) {dup}")
+    data = load_spectra(spectra_npz)
+    row_of = pd.Series(np.arange(len(data["obsid"])), index=data["obsid"])
+    absent = ~table["obsid"].isin(row_of.index)
+    if absent.any():
+        raise KeyError(
+            f"{int(absent.sum())} selected obsid(s) have no spectrum in {spectra_npz}, "
+            f"e.g. {table.loc[absent, 'obsid'].tolist()[:5]}"
+        )
+    rows = row_of.loc[table["obsid"].to_numpy()].to_numpy()
+    flux, ivar = data["flux"][rows], data["ivar"][rows]
+    unusable = ~np.isfinite(flux).all(axis=1) | ~(ivar > 0).any(axis=1)
+    if unusable.any():
+        raise ValueError(
+            f"{int(unusable.sum())} selected spectra could not be preprocessed, e.g. obsid "
+            f"{table['obsid'].to_numpy()[unusable][:5].tolist()}: drop them before the split"
+        )
+    y = np.column_stack([_column(table, "age"), _column(table, "mass")])
+    y_err = np.column_stack([_column(table, "e_age"), _column(table, "e_mass")])
+    parts = split_indices(len(table), y, fractions, seed, n_bins)
+    train = parts[0]
+    fill = impute_values(flux[train], ivar[train])
+    pca = fit_pca(impute(flux[train], ivar[train], fill), n_components, seed)
+    out = Path(out_dir)
+    obsid = table["obsid"].to_numpy(dtype=np.int64)
+    kic = table["kic"].to_numpy(dtype=np.int64)
+    for name, idx in zip(SPLITS, parts, strict=True):
+        write_npz(
+            out / f"{name}.npz",
+            {
+                "X": apply_pca(pca, impute(flux[idx], ivar[idx], fill)),
+                "y": y[idx],
+                "y_err": y_err[idx],
+                "obsid": obsid[idx],
+                "kic": kic[idx],
+            },
+        )
+    bundle = {"pca": pca, "fill": fill, "wavelength": data["wavelength"], "seed": seed}
+    _dump_joblib(bundle, out / "pca.joblib")
+    return {
+        "n_train": int(parts[0].size),
+        "n_val": int(parts[1].size),
+        "n_test": int(parts[2].size),
+        "n_components": int(n_components),
+        "explained_variance": float(pca.explained_variance_ratio_.sum()),
+    }

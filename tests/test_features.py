@@ -1,0 +1,211 @@
+"""Split and PCA: stratification, determinism, no test information in the fit, clear errors,
+byte-identical outputs, and the PCA variance figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spt.features import (
+    FeatureConfigError,
+    apply_pca,
+    build_features,
+    fit_pca,
+    load_pca,
+    split_indices,
+    transform_spectra,
+)
+from spt.spectra import write_npz
+
+N_PIX = 400
+
+
+def labels(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mass = 10 ** rng.normal(0.1, 0.08, n)
+    age = 10 ** (1.0 - 3.2 * np.log10(mass) + 0.05 * rng.standard_normal(n))
+    return np.column_stack([age, mass])
+
+
+def survey(tmp_path: Path, n: int = 150, seed: int = 0) -> tuple[Path, pd.DataFrame]:
+    """A spectra.npz whose spectra depend on the labels, and the matching star table."""
+    rng = np.random.default_rng(seed)
+    y = labels(n, seed)
+    wave = np.linspace(4000, 8000, N_PIX)
+    basis = np.stack([np.sin(wave / s) for s in (50, 80, 130, 210, 340)])
+    coeff = np.column_stack([np.log(y), rng.standard_normal((n, 3))])
+    flux = (1 + 0.05 * coeff @ basis + 0.01 * rng.standard_normal((n, N_PIX))).astype(np.float32)
+    ivar = np.full((n, N_PIX), 1e4, dtype=np.float32)
+    ivar[rng.random((n, N_PIX)) < 0.01] = 0  # masked pixels
+    obsid = np.arange(n, dtype=np.int64) * 7 + 1000
+    path = tmp_path / "spectra.npz"
+    write_npz(path, {"flux": flux, "ivar": ivar, "wavelength": wave, "obsid": obsid})
+    table = pd.DataFrame(
+        {
+            "kic": obsid + 5_000_000,
+            "obsid": obsid,
+            "age": y[:, 0],
+            "e_age": 0.2 * y[:, 0],
+            "mass": y[:, 1],
+            "e_mass": 0.05 * y[:, 1],
+        }
+    )
+    return path, table
+
+
+# --------------------------------------------------------------------------- split
+def test_split_sizes_disjoint_and_stratified():
+    n = 2000
+    y = labels(n)
+    train, val, test = split_indices(n, y, [0.7, 0.1, 0.2], seed=3)
+    assert len(set(train) | set(val) | set(test)) == n
+    assert len(train) + len(val) + len(test) == n
+    assert abs(len(train) - 1400) <= 16 and abs(len(val) - 200) <= 16 and abs(len(test) - 400) <= 16
+    for part in (train, val, test):
+        assert np.all(np.diff(part) > 0)
+    # Every quantile bin of age and of mass is split in proportion.
+    for col in range(2):
+        bins = np.searchsorted(np.quantile(y[:, col], [0.25, 0.5, 0.75]), y[:, col])
+        for b in range(4):
+            share = np.isin(np.flatnonzero(bins == b), test).mean()
+            assert share == pytest.approx(0.2, abs=0.04)
+
+
+def test_split_is_seeded():
+    y = labels(500)
+    a = split_indices(500, y, [0.7, 0.1, 0.2], seed=1)
+    b = split_indices(500, y, [0.7, 0.1, 0.2], seed=1)
+    c = split_indices(500, y, [0.7, 0.1, 0.2], seed=2)
+    assert all(np.array_equal(x, z) for x, z in zip(a, b, strict=True))
+    assert not np.array_equal(a[2], c[2])
+
+
+def test_split_handles_nan_labels_and_rejects_bad_fractions():
+    y = labels(100)
+    y[:5, 0] = np.nan
+    train, val, test = split_indices(100, y, [0.8, 0.0, 0.2], seed=0)
+    assert len(val) == 0 and len(train) + len(test) == 100
+    for bad in ([0.5, 0.5], [0.7, 0.2, 0.2], [0.0, 0.5, 0.5], [1.2, -0.1, -0.1]):
+        with pytest.raises(FeatureConfigError, match="fractions"):
+            split_indices(100, y, bad, seed=0)
+    with pytest.raises(FeatureConfigError, match="empty"):
+        split_indices(0, None, [0.7, 0.1, 0.2], seed=0)
+
+
+# --------------------------------------------------------------------------- PCA
+def test_pca_component_limits_are_clear_errors():
+    X = np.random.default_rng(0).standard_normal((20, 10))
+    assert fit_pca(X, 10).n_components_ == 10
+    with pytest.raises(FeatureConfigError, match="n_components = 21 is impossible with 20"):
+        fit_pca(np.random.default_rng(0).standard_normal((20, 30)), 21)
+    with pytest.raises(FeatureConfigError, match="of 10 pixels"):
+        fit_pca(X, 11)
+    with pytest.raises(FeatureConfigError, match="between 1 and"):
+        fit_pca(X, 0)
+    assert apply_pca(fit_pca(X, 3), X[:0]).shape == (0, 3)
+
+
+def test_build_features_outputs(tmp_path):
+    npz, table = survey(tmp_path)
+    summary = build_features(npz, table, [0.7, 0.1, 0.2], 8, seed=5, out_dir=tmp_path / "f")
+    assert summary["n_train"] + summary["n_val"] + summary["n_test"] == len(table)
+    assert summary["explained_variance"] > 0.9
+    seen = []
+    for name in ("train", "val", "test"):
+        with np.load(tmp_path / "f" / f"{name}.npz") as data:
+            assert sorted(data.files) == ["X", "kic", "obsid", "y", "y_err"]
+            assert data["X"].dtype == np.float32 and data["X"].shape[1] == 8
+            assert data["y"].dtype == np.float32 and data["y"].shape == (len(data["X"]), 2)
+            assert data["obsid"].dtype == np.int64 and data["kic"].dtype == np.int64
+            rows = table.set_index("obsid").loc[data["obsid"]]
+            assert np.allclose(data["y"], rows[["age", "mass"]].to_numpy(), rtol=1e-6)
+            assert np.allclose(data["y_err"], rows[["e_age", "e_mass"]].to_numpy(), rtol=1e-6)
+            assert np.array_equal(data["kic"], rows["kic"].to_numpy())
+            seen += data["obsid"].tolist()
+    assert sorted(seen) == sorted(table["obsid"].tolist())
+    bundle = load_pca(tmp_path / "f" / "pca.joblib")
+    assert bundle["pca"].n_components_ == 8 and bundle["fill"].shape == (N_PIX,)
+    with np.load(npz) as spectra, np.load(tmp_path / "f" / "test.npz") as test:
+        rows = np.searchsorted(spectra["obsid"], test["obsid"])
+        again = transform_spectra(bundle, spectra["flux"][rows], spectra["ivar"][rows])
+        assert np.allclose(again, test["X"], atol=1e-5)
+
+
+def test_same_seed_gives_identical_files(tmp_path):
+    npz, table = survey(tmp_path)
+    names = ("train.npz", "val.npz", "test.npz", "pca.joblib")
+    outs = []
+    for k, seed in enumerate((11, 11, 12)):
+        out = tmp_path / f"run{k}"
+        build_features(npz, table, [0.7, 0.1, 0.2], 6, seed=seed, out_dir=out)
+        outs.append([(out / name).read_bytes() for name in names])
+    assert outs[0] == outs[1]
+    assert outs[0][2] != outs[2][2]
+
+
+def test_pca_never_sees_the_test_split(tmp_path):
+    npz, table = survey(tmp_path)
+    build_features(npz, table, [0.7, 0.1, 0.2], 6, seed=4, out_dir=tmp_path / "a")
+    with np.load(tmp_path / "a" / "test.npz") as t, np.load(tmp_path / "a" / "train.npz") as tr:
+        test_ids, train_ids = t["obsid"], tr["obsid"]
+    with np.load(npz) as data:
+        arrays = {k: data[k].copy() for k in data.files}
+
+    def rebuilt(changed_obsid: int, name: str) -> tuple[object, dict[str, bytes]]:
+        a = {k: v.copy() for k, v in arrays.items()}
+        row = int(np.flatnonzero(a["obsid"] == changed_obsid)[0])
+        a["flux"][row] = 50.0  # a wildly different spectrum
+        a["ivar"][row, :200] = 0  # with masked pixels (imputed from the training median)
+        write_npz(tmp_path / f"{name}.npz", a)
+        build_features(tmp_path / f"{name}.npz", table, [0.7, 0.1, 0.2], 6, 4, tmp_path / name)
+        files = {n: (tmp_path / name / n).read_bytes() for n in ("train.npz", "pca.joblib")}
+        return load_pca(tmp_path / name / "pca.joblib"), files
+
+    reference = load_pca(tmp_path / "a" / "pca.joblib")
+    pca_test, files_test = rebuilt(int(test_ids[0]), "b")
+    assert np.array_equal(pca_test["pca"].components_, reference["pca"].components_)
+    assert np.array_equal(pca_test["fill"], reference["fill"])
+    assert files_test["train.npz"] == (tmp_path / "a" / "train.npz").read_bytes()
+    assert files_test["pca.joblib"] == (tmp_path / "a" / "pca.joblib").read_bytes()
+    pca_train, _ = rebuilt(int(train_ids[0]), "c")  # the control: a training spectrum matters
+    assert not np.allclose(pca_train["pca"].components_, reference["pca"].components_)
+
+
+def test_build_features_errors(tmp_path):
+    npz, table = survey(tmp_path, n=40)
+    out = tmp_path / "f"
+    with pytest.raises(FeatureConfigError, match="no stars left after filtering"):
+        build_features(npz, table.iloc[:0], [0.7, 0.1, 0.2], 5, 0, out)
+    with pytest.raises(FeatureConfigError, match="n_components = 50 is impossible"):
+        build_features(npz, table, [0.7, 0.1, 0.2], 50, 0, out)
+    with pytest.raises(KeyError, match="no spectrum"):
+        build_features(npz, table.assign(obsid=table["obsid"] + 1), [0.7, 0.1, 0.2], 5, 0, out)
+    with pytest.raises(KeyError, match="mass"):
+        build_features(npz, table.drop(columns="mass"), [0.7, 0.1, 0.2], 5, 0, out)
+    with np.load(npz) as data:
+        arrays = {k: data[k].copy() for k in data.files}
+    arrays["flux"][3] = np.nan  # a spectrum preprocessing could not use
+    write_npz(tmp_path / "bad.npz", arrays)
+    with pytest.raises(ValueError, match="could not be preprocessed"):
+        build_features(tmp_path / "bad.npz", table, [0.7, 0.1, 0.2], 5, 0, out)
+    assert not out.exists()  # nothing half-written
+
+
+def test_pca_variance_figure_is_reproducible(tmp_path):
+    from spt.plots.preprocessing import plot_pca_variance
+
+    npz, table = survey(tmp_path)
+    build_features(npz, table, [0.7, 0.1, 0.2], 10, 0, tmp_path / "f")
+    bundle = load_pca(tmp_path / "f" / "pca.joblib")
+    blobs = []
+    for k in range(2):
+        pdf = plot_pca_variance(bundle, tmp_path / f"pca{k}.pdf")
+        png = pdf.with_suffix(".png")
+        a, b = pdf.read_bytes(), png.read_bytes()
+        assert a.startswith(b"%PDF-") and a.rstrip().endswith(b"%%EOF") and len(a) > 3000
+        assert b.startswith(b"\x89PNG\r\n\x1a\n") and len(b) > 3000
+        blobs.append((a, b))
+    assert blobs[0] == blobs[1]
