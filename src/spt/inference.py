@@ -16,7 +16,13 @@ import numpy as np
 import pandas as pd
 
 from spt.features import load_pca, transform_spectra
-from spt.spectra import common_grid, load_spectra, merge_config, preprocess_files
+from spt.spectra import (
+    common_grid,
+    load_spectra,
+    merge_config,
+    preprocess_files,
+    template_from_npz,
+)
 from spt.train import load_model, pick_device, predict_mc
 
 PathLike = str | os.PathLike[str]
@@ -33,12 +39,15 @@ def predict_files(
     passes: int,
     seed: int,
     workers: int = 1,
+    template_npz: PathLike | None = None,
 ) -> pd.DataFrame:
     """MC-dropout age and mass of each spectrum file, with its preprocessing verdict.
 
     Returns one row per input: ``obsid, ok, problem, anomalous, age, age_err, mass, mass_err``;
     spectra that cannot be used (unreadable, or flagged by an anomaly detector) get NaN
-    predictions and the reason, never a silent drop.
+    predictions and the reason, never a silent drop. ``template_npz`` (the training run's
+    spectra.npz) supplies the outlier detector's population template, which a handful of
+    spectra cannot build on their own.
     """
     cfg = merge_config(preprocess_cfg)
     grid = common_grid(cfg["wave_min"], cfg["wave_max"], cfg["log_step"])
@@ -47,6 +56,7 @@ def predict_files(
         report = preprocess_files(
             list(paths), list(obsids), grid, cfg, workers=workers, out_path=npz,
             anomaly_cfg=anomaly_cfg, progress=False,
+            template=None if template_npz is None else template_from_npz(template_npz),
         )  # fmt: skip
         spectra = load_spectra(npz)
     flagged = [c for c in ANOMALY_COLUMNS if c in report.columns]

@@ -28,6 +28,7 @@ rule validate_clusters:
         spectra=cluster_spectra_ready(),
         model="results/models/spt.pt",
         pca="results/features/pca.joblib",
+        sample_spectra="results/data/spectra.npz",
     output:
         members="results/predictions/cluster_members.csv",
         summary="results/tables/clusters.csv",

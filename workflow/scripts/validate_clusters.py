@@ -22,7 +22,7 @@ def main(smk) -> None:
         preds = predict_files(
             paths, members["obsid"].tolist(), smk.input.model, smk.input.pca,
             smk.params.preprocess["spectra"], smk.params.anomalies, smk.params.passes,
-            smk.params.seed, workers=smk.threads,
+            smk.params.seed, workers=smk.threads, template_npz=smk.input.sample_spectra,
         )  # fmt: skip
         members = members.merge(preds, on="obsid", how="left")
         write_csv(members, smk.output.members)
