@@ -221,9 +221,10 @@ class Baseline(ABC):
         for cand in ParameterGrid(self.grid) if self.grid else [{}]:
             model = fit({**self.params, **cand})
             value = score(model)
-            self.tuning_.append(
-                {"labels": "+".join(LABELS[j] for j in group), **cand, "val_delta_p": value}
-            )
+            row = {"labels": "+".join(LABELS[j] for j in group), **cand, "val_delta_p": value}
+            if hasattr(model, "n_iter_"):  # boosting iterations or epochs kept by early stopping
+                row["n_iter"] = int(model.n_iter_)
+            self.tuning_.append(row)
             if value < best_score:
                 best, best_score = model, value
         if best is None:
@@ -358,7 +359,6 @@ class SVRBaseline(_GridBaseline):
     default_grid: ClassVar[Mapping[str, list[Any]]] = {
         "C": [0.3, 1.0, 3.0, 10.0, 30.0],
         "gamma": ["scale", 0.005, 0.002],
-        "epsilon": [0.05],
     }
 
     def _fit_one(self, s: Mapping[str, Any], x: Any, z: Array, x_val: Any, z_val: Array) -> Any:
@@ -386,8 +386,8 @@ class RandomForestBaseline(_GridBaseline):
         "max_depth": None,
     }
     default_grid: ClassVar[Mapping[str, list[Any]]] = {
-        "max_features": [0.1, 0.33, 1.0],
-        "min_samples_leaf": [1, 3, 10],
+        "max_features": [0.33, 1.0],
+        "min_samples_leaf": [1, 5],
     }
 
     def _fit_one(self, s: Mapping[str, Any], x: Any, z: Array, x_val: Any, z_val: Array) -> Any:
@@ -482,7 +482,7 @@ class _TorchBaseline(_GridBaseline):
             module.parameters(), lr=float(s["lr"]), weight_decay=float(s["weight_decay"])
         )
         best, best_state, stale = math.inf, copy.deepcopy(module.state_dict()), 0
-        for _ in range(int(s["epochs"])):
+        for epoch in range(1, int(s["epochs"]) + 1):
             module.train()
             for xb, zb in loader:
                 opt.zero_grad()
@@ -491,6 +491,7 @@ class _TorchBaseline(_GridBaseline):
             loss = float(nn.functional.mse_loss(self._forward(module, xv), zv))
             if loss < best:
                 best, best_state, stale = loss, copy.deepcopy(module.state_dict()), 0
+                module.n_iter_ = epoch
             else:
                 stale += 1
                 if stale >= int(s["patience"]):
@@ -550,14 +551,14 @@ class CNN1DBaseline(_TorchBaseline):
     inputs = "spectra"
     defaults: ClassVar[Mapping[str, Any]] = {
         **_TorchBaseline.torch_defaults,
-        "epochs": 40,
-        "patience": 6,
+        "epochs": 30,
+        "patience": 5,
         "filters": [8, 16],
         "kernel_size": 7,
         "pool": 4,
         "dense": [128, 64],
     }
-    default_grid: ClassVar[Mapping[str, list[Any]]] = {"lr": [3e-4, 1e-3]}
+    default_grid: ClassVar[Mapping[str, list[Any]]] = {"lr": [1e-3, 3e-3]}
 
     def _inputs(self, split: Split) -> NDArray[np.float32]:
         assert self.spectra is not None
@@ -609,21 +610,22 @@ class CannonModel:
         return out
 
     @staticmethod
-    def _scatter(resid: Array, ivar: Array, s2: Array, n_steps: int = 20) -> Array:
+    def _scatter(resid: Array, ivar: Array, s2: Array, n_steps: int = 5) -> Array:
         """Per-pixel s² maximising the Gaussian likelihood (fixed-point iteration)."""
         for _ in range(n_steps):
             w = ivar / (1.0 + ivar * s2)  # 1 / (σ² + s²); 0 where masked
             w2 = w * w
-            s2 = np.maximum(
-                0.0,
-                (w2 * resid**2).sum(0) - (ivar / (1.0 + ivar * s2) ** 2).sum(0),
-            ) / np.maximum(w2.sum(0), 1e-300)
+            # s² ← Σ w²(r² − σ²) / Σ w², the stationary point of the log-likelihood in s²
+            excess = (w2 * resid**2).sum(0) - (w / (1.0 + ivar * s2)).sum(0)  # w²σ² = w/(1+ivar s²)
+            s2 = np.maximum(0.0, excess / np.maximum(w2.sum(0), 1e-300))
         return s2
 
     def fit(self, labels: np.ndarray, flux: np.ndarray, ivar: np.ndarray) -> Self:
         """Training step on standardised labels (n, L), flux and inverse variance (n, p)."""
         v = self.vectorise(labels)
         n, k = v.shape
+        self.label_mean_ = np.mean(labels, axis=0)
+        self.label_cov_ = np.atleast_2d(np.cov(labels, rowvar=False))
         f, iv = np.asarray(flux, np.float64), np.asarray(ivar, np.float64)
         self.pixel_ok_ = (iv > 0).sum(axis=0) >= max(2 * k, 10)
         outer = (v[:, :, None] * v[:, None, :]).reshape(n, k * k)
@@ -654,14 +656,20 @@ class CannonModel:
         return coef[:, : self.poly.n_features_in_]
 
     def infer(
-        self, flux: np.ndarray, ivar: np.ndarray, bounds: tuple[Array, Array]
+        self, flux: np.ndarray, ivar: np.ndarray, bounds: tuple[Array, Array], prior: float = 0.0
     ) -> tuple[Array, Array]:
-        """Test step: best-fit standardised labels (n, L) and their formal 1-sigma."""
+        """Test step: best-fit standardised labels (n, L) and their formal 1-sigma.
+
+        ``prior`` > 0 adds ``prior`` × the training labels' Gaussian log-density (MAP instead
+        of maximum likelihood), which tames nearly degenerate labels such as age and mass.
+        """
         f, iv = np.asarray(flux, np.float64), np.asarray(ivar, np.float64)
         w = np.where(self.pixel_ok_, iv / (1.0 + iv * self.s2_), 0.0)
         lo, hi = bounds
         starts = np.clip(self._linear_guess(f, w), lo + 1e-6, hi - 1e-6)
         n_labels = len(lo)
+        # residuals whose squares sum to prior × (z − mean)ᵀ Σ⁻¹ (z − mean)
+        root = math.sqrt(prior) * np.linalg.cholesky(np.linalg.inv(self.label_cov_)).T
         labels = np.full((len(f), n_labels), np.nan)
         errors = np.full((len(f), n_labels), np.nan)
         for i in range(len(f)):
@@ -669,10 +677,11 @@ class CannonModel:
             sw, fi, th = np.sqrt(w[i, use]), f[i, use], self.theta_[:, use]
 
             def resid(x: Array, sw: Array = sw, fi: Array = fi, th: Array = th) -> Array:
-                return sw * (fi - self.vectorise(x)[0] @ th)
+                data = sw * (fi - self.vectorise(x)[0] @ th)
+                return np.concatenate([data, root @ (x - self.label_mean_)])
 
             def jac(x: Array, sw: Array = sw, th: Array = th) -> Array:
-                return -sw[:, None] * (th.T @ self._jacobian_terms(x))
+                return np.vstack([-sw[:, None] * (th.T @ self._jacobian_terms(x)), root])
 
             fits = [
                 least_squares(resid, x0, jac=jac, bounds=(lo, hi), method="trf")
@@ -690,18 +699,23 @@ class CannonBaseline(Baseline):
 
     Labels: ln age, ln mass and the optional ``extra_labels`` (split columns, e.g. added by
     `attach_columns`), all standardised; the extra labels are inferred too but not returned.
-    Tuned: a relative ridge on the non-constant coefficients.
+    Tuned: a relative ridge on the non-constant coefficients (training step) and the weight of
+    a Gaussian prior from the training labels (test step; 0 is the original maximum likelihood).
     """
 
     name = "cannon"
     inputs = "spectra"
     defaults: ClassVar[Mapping[str, Any]] = {
         "ridge": 0.0,
+        "prior": 0.0,
         "n_iter": 5,
         "extra_labels": [],
         "bound_margin": 1.0,
     }
-    default_grid: ClassVar[Mapping[str, list[Any]]] = {"ridge": [0.0, 0.01, 0.1]}
+    default_grid: ClassVar[Mapping[str, list[Any]]] = {
+        "ridge": [0.0, 0.1],
+        "prior": [0.0, 10.0, 30.0, 100.0],
+    }
 
     def _inputs(self, split: Split) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         assert self.spectra is not None
@@ -723,12 +737,16 @@ class CannonBaseline(Baseline):
             (flux, ivar), val_in = self._inputs(train), self._inputs(val)
             y_val = np.asarray(val["y"], dtype=np.float64)
             self.tuning_ = []
+            trained: dict[tuple[float, int], CannonModel] = {}  # the prior needs no retraining
 
-            def fit_one(s: dict[str, Any]) -> CannonModel:
-                return CannonModel(z.shape[1], s["ridge"], s["n_iter"]).fit(z, flux, ivar)
+            def fit_one(s: dict[str, Any]) -> tuple[CannonModel, float]:
+                key = (float(s["ridge"]), int(s["n_iter"]))
+                if key not in trained:
+                    trained[key] = CannonModel(z.shape[1], *key).fit(z, flux, ivar)
+                return trained[key], float(s["prior"])
 
-            def score(model: CannonModel) -> float:
-                zv = model.infer(*val_in, self.bounds_)[0]
+            def score(fitted: tuple[CannonModel, float]) -> float:
+                zv = fitted[0].infer(*val_in, self.bounds_, prior=fitted[1])[0]
                 return mean_delta_p(self.labels_.inverse(zv)[:, :2], y_val)
 
             self.models_ = [self._tune([0, 1], fit_one, score)]
@@ -738,8 +756,9 @@ class CannonBaseline(Baseline):
         """Mean (n, 2) and formal 1-sigma (n, 2) of age and mass."""
         if not hasattr(self, "models_"):
             raise RuntimeError("cannon: call fit before predict")
+        model, prior = self.models_[0]
         with _reproducible(int(self.params["threads"]), self.seed):
-            z, z_err = self.models_[0].infer(*self._inputs(split), self.bounds_)
+            z, z_err = model.infer(*self._inputs(split), self.bounds_, prior=prior)
         return self.labels_.inverse(z)[:, :2], self.labels_.inverse_std(z, z_err)[:, :2]
 
 
@@ -772,10 +791,14 @@ def make_baseline(
 
 
 def default_params() -> dict[str, dict[str, Any]]:
-    """Every baseline's default settings and grid, as a config fragment would hold them."""
+    """Every baseline's default settings and grid, as a config fragment would hold them.
+
+    Tuned settings appear only in the grid (a fixed value would replace the grid).
+    """
     out: dict[str, dict[str, Any]] = {}
     for name, cls in BASELINES.items():
-        entry = {**cls.common, **cls.defaults}
+        fixed = {**cls.common, **cls.defaults}
+        entry = {k: v for k, v in fixed.items() if k not in cls.default_grid}
         if cls.default_grid:
             entry["grid"] = {k: list(v) for k, v in cls.default_grid.items()}
         out[name] = entry
