@@ -44,6 +44,7 @@ FIGURES = [
         "fig04_anomalies",
         "fig05_label_outliers",
         "fig06_pred_vs_true",
+        "fig06b_best_baseline",
         "fig07_uncertainties",
         "fig08_baselines",
         "fig09_loss_ablation",

@@ -231,3 +231,20 @@ rule fig09:
         note=DATA_NOTE,
     script:
         "../scripts/figures.py"
+
+
+rule best_baseline:
+    input:
+        expand("results/predictions/{name}.csv", name=config["baselines"]["run"]),
+    output:
+        **fig("fig06b_best_baseline"),
+    log:
+        "results/logs/best_baseline.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure="best_baseline",
+        names=config["baselines"]["run"],
+        note=DATA_NOTE,
+    script:
+        "../scripts/figures.py"

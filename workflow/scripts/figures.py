@@ -66,6 +66,14 @@ def fig06(smk) -> None:
     plot_pred_vs_true(pred, smk.output.pdf, title="SPT, test split", note=smk.params.note)
 
 
+def best_baseline(smk) -> None:
+    """Fig. 6 for the baseline (training mean excluded) with the lowest age + mass Delta_P."""
+    table = _scores(smk).drop(index="mean", errors="ignore")
+    best = (table["age_delta_p"] + table["mass_delta_p"]).idxmin()
+    pred = read_predictions(dict(zip(smk.params.names, smk.input, strict=True))[best])
+    plot_pred_vs_true(pred, smk.output.pdf, title=f"best baseline: {best}", note=smk.params.note)
+
+
 def fig07(smk) -> None:
     plot_uncertainties(
         read_predictions(smk.input.predictions), smk.output.pdf, note=smk.params.note
@@ -114,7 +122,7 @@ FIGURES = {
     f.__name__: f
     for f in (
         fig01, fig02, fig03, fig04, fig05, fig06, fig07, fig08, fig09, fig10, fig11, fig12,
-        pca_variance, training_curve,
+        pca_variance, training_curve, best_baseline,
     )
 }  # fmt: skip
 
