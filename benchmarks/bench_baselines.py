@@ -4,6 +4,8 @@ Run after the features exist, e.g. ``python benchmarks/bench_baselines.py`` in a
 directory, or ``--features /tmp/bl/results/features --spectra /tmp/bl/results/data/spectra.npz``.
 Settings are each baseline's defaults (``--params`` takes a YAML file shaped like the config's
 ``baselines:`` section to override them). Numbers from the mock survey are not the paper's.
+On a CPU shared with other jobs, run with ``OMP_WAIT_POLICY=PASSIVE``: spinning OpenMP threads
+made 2-thread torch and gradient boosting 5-10x slower than 1 thread on an oversubscribed box.
 """
 
 from __future__ import annotations
