@@ -2,7 +2,7 @@
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 
-from spt.baselines import make_baseline
+from spt.baselines import BASELINES, make_baseline
 from spt.evaluate import load_split, prediction_frame
 from spt.io.files import write_csv
 from spt.logs import log_to
@@ -13,7 +13,8 @@ def main(smk) -> None:
     with log_to(smk.log[0]):
         settings = {"threads": smk.threads, **smk.params.settings}
         name = smk.wildcards.name
-        spectra = load_spectra(smk.input.spectra) if name in ("cnn1d", "cannon") else None
+        needs_spectra = BASELINES[name].inputs == "spectra"
+        spectra = load_spectra(smk.input.spectra) if needs_spectra else None
         model = make_baseline(name, settings, seed=smk.params.seed, spectra=spectra)
         train, val, test = (load_split(smk.input[k]) for k in ("train", "val", "test"))
         model.fit(train, val)
