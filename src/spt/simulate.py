@@ -78,12 +78,18 @@ def draw_population(
     stars["teff"] = giant_teff(stars, prior["teff"]) + prior["teff"]["scatter_k"] * (
         rng.standard_normal(n)
     )
-    fdu = prior["first_dredge_up"]
-    rc = (stars["phase"] == 2).to_numpy()
-    dm = stars["mass"].to_numpy() - 1.0
-    stars["cfe"] = fdu["cfe_at_1msun"] + fdu["cfe_per_msun"] * dm + fdu["rc_extra_cfe"] * rc
-    stars["nfe"] = fdu["nfe_at_1msun"] + fdu["nfe_per_msun"] * dm
+    stars["cfe"], stars["nfe"] = dredge_up(stars["mass"], stars["phase"], prior["first_dredge_up"])
     return stars
+
+
+def dredge_up(
+    mass: np.ndarray | pd.Series, phase: np.ndarray | pd.Series, fdu: Mapping[str, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """[C/Fe] and [N/Fe] after the first dredge-up: the mass signature the spectra carry."""
+    dm = np.asarray(mass, dtype=float) - 1.0
+    rc = np.asarray(phase) == 2
+    cfe = fdu["cfe_at_1msun"] + fdu["cfe_per_msun"] * dm + fdu["rc_extra_cfe"] * rc
+    return cfe, fdu["nfe_at_1msun"] + fdu["nfe_per_msun"] * dm
 
 
 def age_from_relation(
@@ -525,13 +531,7 @@ def build_survey(cfg: Mapping[str, Any], seed: int) -> Survey:
         st["age"] = age_from_relation(mass, feh, alpha, phase, rel)
         st["logg"] = seismo.surface_gravity(mass, st["radius"].to_numpy())
         st["teff"] = giant_teff(st, prior["teff"])
-        fdu = prior["first_dredge_up"]
-        st["cfe"] = (
-            fdu["cfe_at_1msun"]
-            + fdu["cfe_per_msun"] * (mass - 1)
-            + fdu["rc_extra_cfe"] * (phase == 2)
-        )
-        st["nfe"] = fdu["nfe_at_1msun"] + fdu["nfe_per_msun"] * (mass - 1)
+        st["cfe"], st["nfe"] = dredge_up(mass, phase, prior["first_dredge_up"])
         sep = cl["radius_deg"] * np.sqrt(rng.random(k)) * 3600
         st["ra"], st["dec"] = _offset(rng, np.full(k, cl["ra"]), np.full(k, cl["dec"]), sep)
         st["cluster"] = cl["name"]

@@ -14,7 +14,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,16 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (JSON/YAML/torch.save safe)."""
         return dataclasses.asdict(self)
+
+
+def config_from_settings(
+    train: Mapping[str, Any], model: Mapping[str, Any], seed: int, threads: int, **overrides: Any
+) -> TrainConfig:
+    """TrainConfig from the config's ``train`` and ``model`` sections (0 threads: the rule's)."""
+    cfg = TrainConfig.from_dict({**train, "model": dict(model), "seed": seed, **overrides})
+    if cfg.num_threads == 0:
+        cfg.num_threads = threads
+    return cfg
 
 
 def pick_device(requested: str | torch.device = "auto") -> torch.device:

@@ -5,22 +5,14 @@ import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 from spt.evaluate import load_split, prediction_frame
 from spt.io.files import write_csv
 from spt.logs import log_to
-from spt.train import TrainConfig, predict_mc, save_model, train_model
+from spt.train import config_from_settings, predict_mc, save_model, train_model
 
 
 def main(smk) -> None:
     with log_to(smk.log[0]):
         train, val, test = (load_split(smk.input[k]) for k in ("train", "val", "test"))
-        cfg = TrainConfig.from_dict(
-            {
-                **smk.params.train,
-                "loss": smk.wildcards.loss,
-                "model": dict(smk.params.model),
-                "seed": smk.params.seed,
-            }
-        )
-        if cfg.num_threads == 0:
-            cfg.num_threads = smk.threads
+        p = smk.params
+        cfg = config_from_settings(p.train, p.model, p.seed, smk.threads, loss=smk.wildcards.loss)
         model, _ = train_model(
             train["X"], train["y"], val["X"], val["y"], cfg, smk.params.checkpoint
         )
