@@ -27,6 +27,7 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
 
 
 # Target rules: `snakemake <target>` builds one stage's products.
@@ -35,6 +36,7 @@ FEATURES = ["results/data/sample.csv", "results/features/test.npz"]
 MODEL = ["results/predictions/spt.csv", "results/tables/calibration.csv"]
 VALIDATION = ["results/tables/clusters.csv"]
 TABLES = [f"results/tables/table{n}.{ext}" for n in (1, 2) for ext in ("csv", "tex", "md")]
+PROVENANCE = ["results/report/config.yaml"] + [f"results/report/software_{env}.csv" for env in ENVS]
 FIGURES = [
     f"results/figures/{name}.pdf"
     for name in (
@@ -48,15 +50,13 @@ FIGURES = [
         "fig07_uncertainties",
         "fig08_baselines",
         "fig09_loss_ablation",
+        "fig10_isochrones",
         "fig11_clusters",
         "fig12_age_chemistry",
         "figS1_pca_variance",
         "figS2_training_curve",
     )
 ]
-# Isochrone ages exist for the mock survey; the real path has no isochrone catalogue yet.
-if config["source"] == "simulated":
-    FIGURES.append("results/figures/fig10_isochrones.pdf")
 MOCK_ONLY = (
     ["results/tables/anomaly_detection.csv", "results/tables/noise_floor.csv"]
     if config["source"] == "simulated"
@@ -74,6 +74,7 @@ rule all:
         TABLES,
         FIGURES,
         MOCK_ONLY,
+        PROVENANCE,
 
 
 rule data:

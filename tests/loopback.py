@@ -43,6 +43,7 @@ from spt.io.lamost import LamostSpectrum, loglinear_wavelength, spectrum_path, w
 FIXTURES = Path(__file__).parent / "data" / "vizier"
 MIGLIO_FIXTURE = FIXTURES / "J_A+A_645_A85_catalog.xml"
 CANTAT_FIXTURE = FIXTURES / "J_A+A_640_A1_nodup.xml"
+BERGER_FIXTURE = FIXTURES / "J_AJ_159_280_table2.xml"
 
 
 @dataclass(frozen=True)
@@ -569,6 +570,23 @@ def _cantat_like(rng: np.random.Generator) -> Table:
     return t
 
 
+def _berger_like(rng: np.random.Generator, kic: np.ndarray) -> Table:
+    """A synthetic table in the layout of J/AJ/159/280/table2 (isochrone ages of ``kic``).
+
+    The lower age error is negative as in the catalogue; every third star is flagged "*".
+    """
+    n = len(kic)
+    age = np.round(10 ** rng.uniform(0.0, 1.1, n), 2)
+    t = Table()
+    t["KIC"] = Column(kic.astype(np.int32), meta={"ucd": "meta.id;meta.main"})
+    t["Mass"] = Column(np.round(rng.uniform(0.9, 2.0, n), 3), unit="solMass")
+    t["Age"] = Column(age, unit="Gyr", description="Isochrone derived age")
+    t["f_Age"] = Column(np.where(np.arange(n) % 3 == 2, "*", ""), description="Age flag")
+    t["E_Age"] = Column(np.round(0.5 * age, 2), unit="Gyr", description="Upper error on Age")
+    t["e_Age"] = Column(np.round(-0.4 * age, 2), unit="Gyr", description="Lower error on Age")
+    return t
+
+
 def write_fixtures(directory: Path = FIXTURES) -> list[Path]:
     """(Re)write the recorded VizieR responses used by the tests (deterministic)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -580,6 +598,12 @@ def write_fixtures(directory: Path = FIXTURES) -> list[Path]:
     ):
         path.write_bytes(vizier_votable({name: table}))
         out.append(path)
+    # Berger+2020 ages for the Miglio fixture's stars, from their own generator (so the two
+    # fixtures above stay as they were).
+    kic = read_votable_tables(MIGLIO_FIXTURE)["J/A+A/645/A85/catalog"]["KIC"]
+    berger = _berger_like(np.random.default_rng(2025), np.asarray(kic))
+    (directory / BERGER_FIXTURE.name).write_bytes(vizier_votable({"J/AJ/159/280/table2": berger}))
+    out.append(directory / BERGER_FIXTURE.name)
     return out
 
 

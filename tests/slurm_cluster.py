@@ -7,7 +7,7 @@ Clients (``sbatch``, ``sinfo``, the Snakemake SLURM plugin) find the cluster thr
 ``SLURM_CONF`` variable in :attr:`SlurmCluster.env`; the host's ``/etc/slurm`` is never read.
 
 Needs root (slurmd starts jobs) and the Debian packages ``slurm-wlm`` and ``munge``
-(``tools/ci_install_slurm.sh``). :func:`unavailable_reason` says why a cluster cannot run here.
+(``tools/ci_install_system.sh``). :func:`unavailable_reason` says why a cluster cannot run here.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def unavailable_reason() -> str | None:
     if missing:
         return (
             f"SLURM/munge programs not installed: {', '.join(missing)} "
-            "(run tools/ci_install_slurm.sh as root)"
+            "(run tools/ci_install_system.sh as root)"
         )
     return None
 

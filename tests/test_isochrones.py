@@ -64,6 +64,18 @@ def test_join_on_obsid_and_unknown_state() -> None:
     assert per_star["obsid"].is_monotonic_increasing
 
 
+def test_join_on_kic_when_the_catalogue_has_no_obsid() -> None:
+    """A real isochrone catalogue (Berger+2020) knows KIC numbers, not LAMOST spectra."""
+    pred, iso, matched = constructed()
+    by_kic = iso.drop(columns=["obsid"]).assign(kic=pred["kic"]).iloc[::-1]
+    per_kic, summary_kic = compare_isochrone_ages(pred, by_kic, matched)
+    per_obsid, summary_obsid = compare_isochrone_ages(pred, iso, matched)
+    pd.testing.assert_frame_equal(per_kic, per_obsid)
+    pd.testing.assert_frame_equal(summary_kic, summary_obsid)
+    with pytest.raises(IsochroneComparisonError, match=r"predictions lack.*\['kic'\]"):
+        compare_isochrone_ages(pred.drop(columns=["kic"]), by_kic, matched)
+
+
 def test_missing_errors_give_nan_z() -> None:
     pred, iso, matched = constructed()
     per_star, summary = compare_isochrone_ages(pred.assign(age_err=np.nan), iso, matched)

@@ -22,6 +22,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import votable
 from astropy.table import Table
 from loopback import (
+    BERGER_FIXTURE,
     CANTAT_FIXTURE,
     MIGLIO_FIXTURE,
     LoopbackServer,
@@ -53,6 +54,7 @@ TARGETS = (
     "data",
     "resources/lamost/downloaded_spectra.csv",
     "resources/lamost/clusters.csv",
+    "resources/lamost/isochrone_ages.csv",
 )
 MAX_REQUESTS = 60  # per server; far above what one run needs (one run needs about 20)
 
@@ -164,7 +166,8 @@ def archives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Archiv
     cert, key = self_signed_cert(tmp_path)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
     monkeypatch.delenv("LAMOST_TOKEN", raising=False)
-    tables = {**read_votable_tables(MIGLIO_FIXTURE), **read_votable_tables(CANTAT_FIXTURE)}
+    fixtures = (MIGLIO_FIXTURE, CANTAT_FIXTURE, BERGER_FIXTURE)
+    tables = {name: t for path in fixtures for name, t in read_votable_tables(path).items()}
     viz_routes = {VIZ: Route(VizierResponder(tables), VIZIER_FAULTS, content_type="text/xml")}
     catalog = lamost_rows(tables[SEISMIC_TABLE])
     fits = {obsid: lamost_fits_bytes(obsid) for _, obsid, _, _ in PLACED}
@@ -218,11 +221,12 @@ def test_lamost_source_end_to_end(tmp_path: Path, archives: Archives, tiny_run: 
     assert not archives.vizier.overflow and not archives.lamost.overflow
 
     # Requests: VizieR once for the seismic table, once per configured cluster (tiny config:
-    # 2), plus the retried 500; one cone per seismic star plus the retried 503; one GET per
-    # matched spectrum, plus one retry after the 500 and one resume after the truncation.
+    # 2), once for the isochrone ages, plus the retried 500; one cone per seismic star plus
+    # the retried 503; one GET per matched spectrum, plus one retry after the 500 and one
+    # resume after the truncation.
     seismic = archives.seismic
     expected = expected_matches(seismic)
-    assert archives.vizier.count(VIZ) == 1 + 2 + 1
+    assert archives.vizier.count(VIZ) == 1 + 2 + 1 + 1
     assert archives.lamost.count(CONE) == len(seismic) + 1
     spectrum_counts = {
         int(r.path.rsplit("/", 1)[1]): archives.lamost.count(r.path)
@@ -274,6 +278,9 @@ def test_lamost_source_end_to_end(tmp_path: Path, archives: Archives, tiny_run: 
         "NGC 6819": int((wanted["Cluster"] == "NGC_6819").sum()),
         "M67": int((wanted["Cluster"] == "NGC_2682").sum()),
     }
+    isochrones = pd.read_csv(workdir / "resources/lamost/isochrone_ages.csv")
+    assert list(isochrones.columns) == ["kic", "age_iso", "e_age_iso"]
+    assert len(isochrones) == 8  # 12 served, every third flagged "*" and dropped
     no_cone_failures = pd.read_csv(workdir / "results/data/catalog_query_failures.csv")
     assert list(no_cone_failures.columns) == list(FAILURE_COLUMNS) and no_cone_failures.empty
 

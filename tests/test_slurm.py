@@ -2,7 +2,7 @@
 
 The real run starts a single-node SLURM on localhost (tests/slurm_cluster.py) and runs the tiny
 configuration through ``profiles/slurm``. Where SLURM or the executor plugin is missing it
-skips and says why (install: tools/ci_install_slurm.sh and
+skips and says why (install: tools/ci_install_system.sh and
 ``pip install snakemake-executor-plugin-slurm``); SPT_REQUIRE_SLURM=1 turns those skips into
 failures (for CI after the install).
 """

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from astropy.table import Table
 from loopback import (
+    BERGER_FIXTURE,
     CANTAT_FIXTURE,
     MIGLIO_FIXTURE,
     LoopbackServer,
@@ -24,15 +26,19 @@ from loopback import (
 
 from spt.vizier import (
     CLUSTER_COLUMNS,
+    ISOCHRONE_COLUMNS,
     SEISMIC_COLUMNS,
     fetch_cluster_members,
+    fetch_isochrone_ages,
     fetch_seismic,
     query_vizier,
     seismic_preset,
+    standardise_isochrones,
     standardise_seismic,
 )
 
 VIZ = "/viz-bin/votable"
+REPO = Path(__file__).resolve().parents[1]
 FAST = {"retries": 2, "backoff": 0.01, "timeout": 10.0}
 REAL_MIGLIO = (
     Path(__file__).resolve().parents[2]
@@ -42,7 +48,8 @@ REAL_MIGLIO = (
 
 @pytest.fixture
 def tables() -> dict[str, Table]:
-    return {**read_votable_tables(MIGLIO_FIXTURE), **read_votable_tables(CANTAT_FIXTURE)}
+    fixtures = (MIGLIO_FIXTURE, CANTAT_FIXTURE, BERGER_FIXTURE)
+    return {name: t for path in fixtures for name, t in read_votable_tables(path).items()}
 
 
 @pytest.fixture
@@ -92,6 +99,52 @@ def test_fetch_seismic_through_astroquery(
     assert list(written.columns) == list(SEISMIC_COLUMNS) and len(written) == len(served)
     fetch_seismic(preset["catalog"], server.host, preset["columns"], output, **FAST)
     assert server.count(VIZ) == 1  # the valid output was reused without a query
+
+
+def test_fetch_isochrones_with_the_configured_mapping(
+    vizier: tuple[LoopbackServer, VizierResponder], tables: dict[str, Table], tmp_path: Path
+) -> None:
+    """The default config's Berger+2020 mapping: flagged ages dropped, signed errors averaged."""
+    server, responder = vizier
+    choice = yaml.safe_load((REPO / "config/config.yaml").read_text())["vizier"]["isochrones"]
+    output = tmp_path / "isochrone_ages.csv"
+    frame = fetch_isochrone_ages(
+        choice["catalog"], server.host, choice["columns"], output,
+        flag_column=choice["flag_column"], **FAST,
+    )  # fmt: skip
+    assert responder.scripts[0]["-source"] == "J/AJ/159/280/table2"
+    served = tables["J/AJ/159/280/table2"].to_pandas()
+    kept = served[served["f_Age"].fillna("").str.strip() == ""]
+    assert len(kept) == 8 and list(frame.columns) == list(ISOCHRONE_COLUMNS)
+    assert frame["kic"].tolist() == kept["KIC"].tolist()
+    np.testing.assert_allclose(frame["age_iso"], kept["Age"])
+    np.testing.assert_allclose(frame["e_age_iso"], (kept["E_Age"] - kept["e_Age"]) / 2)
+    assert (frame["e_age_iso"] > 0).all()
+    fetch_isochrone_ages(choice["catalog"], server.host, choice["columns"], output, **FAST)
+    assert server.count(VIZ) == 1  # the valid output was reused without a query
+
+
+def test_standardise_isochrones_edge_rows() -> None:
+    source = pd.DataFrame(
+        {
+            "KIC": [5, 5, None, 7, 8],
+            "Age": [2.0, 3.0, 4.0, 0.0, 9.0],
+            "E_Age": [0.4, 0.1, 0.1, 0.1, 1.0],
+            "e_Age": [-0.2, -0.1, -0.1, -0.1, 3.0],  # a positive lower error works too
+        }
+    )
+    mapping = {
+        "kic": "KIC",
+        "age_iso": "Age",
+        "e_age_iso": {"column": "Age", "minus": "e_Age", "plus": "E_Age"},
+    }
+    out = standardise_isochrones(source, mapping)
+    assert out["kic"].tolist() == [5, 8]  # first row of a duplicate; no KIC or age 0 dropped
+    np.testing.assert_allclose(out["e_age_iso"], [0.3, 2.0])
+    with pytest.raises(ValueError, match=r"missing \['e_age_iso'\]"):
+        standardise_isochrones(source, {"kic": "KIC", "age_iso": "Age"})
+    with pytest.raises(ValueError, match="flag: source column 'f_Age'"):
+        standardise_isochrones(source, mapping, flag_column="f_Age")
 
 
 def test_fetch_cluster_members(

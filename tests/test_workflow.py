@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from importlib import metadata
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+import yaml
 
+from spt.report import find_chromium, rendered_dom, screenshot
 from tests.conftest import REPO, run_snakemake
 
 pytestmark = pytest.mark.workflow
@@ -143,10 +147,43 @@ def test_tables_are_identical_on_rerun(tiny_run, tmp_path):
         assert (work / f"results/tables/table1.{ext}").read_bytes() == data
 
 
-def test_report_builds(tiny_run, tmp_path):
-    report = tmp_path / "report.html"
+@pytest.fixture(scope="module")
+def report_html(tiny_run, tmp_path_factory):
+    """The tiny run's self-contained HTML report."""
+    report = tmp_path_factory.mktemp("report") / "report.html"
     run_snakemake(tiny_run, "--report", str(report))
-    html = report.read_text(errors="ignore")
-    assert report.stat().st_size > 100_000
+    return report
+
+
+def test_report_builds(report_html):
+    html = report_html.read_text(errors="ignore")
+    assert report_html.stat().st_size > 100_000
     for name in ("fig04_anomalies.png", "fig11_clusters.png", "table1.md"):
         assert name in html
+    for name in ("config.yaml", "software_data.csv", "software_ml.csv", "software_plot.csv"):
+        assert name in html
+
+
+def test_provenance_outputs(tiny_run):
+    merged = yaml.safe_load((tiny_run / "results/report/config.yaml").read_text())
+    tiny = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+    defaults = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    assert merged["simulate"]["n_stars"] == tiny["simulate"]["n_stars"]  # the override
+    assert merged["crossmatch"] == defaults["crossmatch"]  # and the defaults under it
+    versions = pd.read_csv(tiny_run / "results/report/software_ml.csv")
+    table = dict(zip(versions["component"], versions["version"], strict=True))
+    assert table["torch"] == metadata.version("torch")
+    assert table["snakemake"] == metadata.version("snakemake")
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="no Chromium (tools/ci_install_system.sh)")
+def test_report_opens_in_headless_chromium(report_html, tmp_path):
+    """The report is a JavaScript page: it must draw its navigation in a real browser."""
+    raw = report_html.read_text(errors="ignore")
+    dom = rendered_dom(report_html)
+    for drawn in (">Workflow<", ">Figures<", ">Tables<", ">Provenance<", "<nav"):
+        assert drawn not in raw and drawn in dom  # only the page's scripts make these
+    png = screenshot(report_html, tmp_path / "report.png", width=1200, height=800)
+    image = plt.imread(png)
+    assert image.shape[:2] == (800, 1200)
+    assert image[..., :3].std() > 0.05  # not a blank page

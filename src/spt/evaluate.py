@@ -33,15 +33,22 @@ def load_split(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 
 def prediction_frame(
-    split: Mapping[str, np.ndarray], mean: np.ndarray, std: np.ndarray | None = None
+    split: Mapping[str, np.ndarray],
+    mean: np.ndarray,
+    std: np.ndarray | None = None,
+    std_mc: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Predictions (n, 2) [age, mass] and their errors beside the split's ids and labels."""
+    """Predictions (n, 2) [age, mass] and their errors beside the split's ids and labels.
+
+    ``std`` is the error to quote; ``std_mc``, when given, the MC-dropout spread alone
+    (columns ``age_err_mc``, ``mass_err_mc``).
+    """
     mean = np.asarray(mean, dtype=float)
     std = np.full_like(mean, np.nan) if std is None else np.asarray(std, dtype=float)
     if mean.shape != split["y"].shape or std.shape != mean.shape:
         raise ValueError(f"predictions {mean.shape} do not match labels {split['y'].shape}")
     y, y_err = split["y"].astype(float), split["y_err"].astype(float)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "obsid": split["obsid"].astype(np.int64),
             "kic": split["kic"].astype(np.int64),
@@ -55,6 +62,11 @@ def prediction_frame(
             "e_mass_true": y_err[:, 1],
         }
     )
+    if std_mc is not None:
+        std_mc = np.asarray(std_mc, dtype=float)
+        frame.insert(4, "age_err_mc", std_mc[:, 0])
+        frame.insert(7, "mass_err_mc", std_mc[:, 1])
+    return frame
 
 
 def read_predictions(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -82,14 +94,18 @@ def scores(frame: pd.DataFrame) -> dict[str, float]:
 def calibration(frame: pd.DataFrame) -> pd.DataFrame:
     """Fraction of stars whose catalogue label lies within 1 and 2 sigma of the prediction.
 
-    Sigma combines the prediction's error and the label's own error in quadrature (the label is
-    itself a measurement); ideal coverage is 0.683 and 0.954.
+    Rows per label: "dropout" (the MC-dropout spread alone, when the frame has ``*_err_mc``),
+    "prediction" (the quoted error) and "combined" (the quoted error and the label's own error
+    in quadrature: the label is itself a measurement). Ideal coverage is 0.683 and 0.954.
     """
     rows = []
     for label in LABELS:
         pred_err = frame[f"{label}_err"].to_numpy(dtype=float)
         label_err = frame.get(f"e_{label}_true", pd.Series(0.0, index=frame.index)).to_numpy(float)
-        for name, sigma in (("prediction", pred_err), ("combined", np.hypot(pred_err, label_err))):
+        kinds = [("prediction", pred_err), ("combined", np.hypot(pred_err, label_err))]
+        if f"{label}_err_mc" in frame.columns:
+            kinds.insert(0, ("dropout", frame[f"{label}_err_mc"].to_numpy(dtype=float)))
+        for name, sigma in kinds:
             z = np.abs(frame[label] - frame[f"{label}_true"]).to_numpy(float) / sigma
             rows.append(
                 {

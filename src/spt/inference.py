@@ -23,7 +23,7 @@ from spt.spectra import (
     preprocess_files,
     template_from_npz,
 )
-from spt.train import load_model, pick_device, predict_mc
+from spt.train import load_model, pick_device, predict_with_errors
 
 PathLike = str | os.PathLike[str]
 ANOMALY_COLUMNS = ("oscillation", "missing", "outlier", "negative")
@@ -77,7 +77,7 @@ def predict_files(
             load_pca(pca_path), spectra["flux"][usable], spectra["ivar"][usable]
         )
         model = load_model(model_path, pick_device("auto"))
-        mean, std = predict_mc(model, features, passes=passes, seed=seed)
+        mean, std, _ = predict_with_errors(model, features, passes=passes, seed=seed)
         out.loc[usable, ["age", "mass"]] = mean
         out.loc[usable, ["age_err", "mass_err"]] = std
     return out

@@ -41,7 +41,10 @@ def _robust_sigma(values: np.ndarray) -> float:
 def compare_isochrone_ages(
     predictions: pd.DataFrame, isochrone_ages: pd.DataFrame, matched: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Join SPT ages, isochrone ages and evolutionary states on obsid and compare the ages.
+    """Join SPT ages, isochrone ages and evolutionary states and compare the ages.
+
+    Isochrone ages are joined on ``obsid`` when their table has one (the mock survey's), else on
+    ``kic`` (a real catalogue such as Berger+2020 knows stars, not spectra).
 
     Returns ``(per_star, summary)``: per star ``obsid, kic, phase, state, age, age_err, age_iso,
     e_age_iso, offset_dex, e_offset_dex, offset_z`` (and ``age_true`` when given); per state
@@ -50,19 +53,21 @@ def compare_isochrone_ages(
     age in either source are left out.
     """
     _require(predictions, ("obsid", "age", "age_err"), "predictions")
-    _require(isochrone_ages, ("obsid", "age_iso", "e_age_iso"), "isochrone ages")
+    key = "obsid" if "obsid" in isochrone_ages.columns else "kic"
+    _require(isochrone_ages, (key, "age_iso", "e_age_iso"), "isochrone ages")
+    _require(predictions, (key,), "predictions")
     _require(matched, ("obsid", "phase"), "matched stars")
 
     keep = ["obsid", *(c for c in ("kic", "age", "age_err", "age_true") if c in predictions)]
-    iso = isochrone_ages.loc[:, ["obsid", "age_iso", "e_age_iso"]].drop_duplicates("obsid")
+    iso = isochrone_ages.loc[:, [key, "age_iso", "e_age_iso"]].drop_duplicates(key)
     phase = matched.loc[:, ["obsid", "phase"]].drop_duplicates("obsid")
-    star = predictions.loc[:, keep].merge(iso, on="obsid", how="inner", validate="one_to_one")
+    star = predictions.loc[:, keep].merge(iso, on=key, how="inner", validate="one_to_one")
     star = star.merge(phase, on="obsid", how="left", validate="one_to_one")
     positive = (star["age"] > 0) & (star["age_iso"] > 0)  # NaN compares False
     star = star.loc[positive.to_numpy(bool)].reset_index(drop=True)
     if star.empty:
         raise IsochroneComparisonError(
-            "no star has both an SPT prediction and a positive isochrone age (join on obsid)"
+            f"no star has both an SPT prediction and a positive isochrone age (join on {key})"
         )
 
     star["phase"] = pd.to_numeric(star["phase"], errors="coerce").astype("Int64")

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from spt.io.files import atomic_path
 from spt.model.loss import make_loss
 from spt.model.spt import TINY_MODEL, SpectralTransformer
+from spt.uncertainty import ONE_SIGMA, fit_error_floor, total_std
 
 CHECKPOINT_FORMAT = "spt-checkpoint/1"
 MODEL_FORMAT = "spt-model/1"
@@ -525,3 +526,44 @@ def predict_mc(
             spread = samples.std(dim=1) if passes > 1 else torch.zeros_like(samples[:, 0])
             stds.append(spread.cpu())
     return torch.cat(means).numpy(), torch.cat(stds).numpy()
+
+
+def calibrate_error_floor(
+    model: SpectralTransformer,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    y_err_val: np.ndarray | None = None,
+    passes: int = DEFAULT_MC_PASSES,
+    seed: int = 0,
+    target: float = ONE_SIGMA,
+) -> NDArray[np.float64]:
+    """Fit the model's fractional error floor per label on validation stars and store it.
+
+    See ``spt.uncertainty``: afterwards ``predict_with_errors`` gives errors that cover
+    ``target`` of the validation labels (their own errors added). Returns the floors.
+    """
+    mean, std_mc = predict_mc(model, X_val, passes=passes, seed=seed)
+    y_val = np.asarray(y_val, dtype=float)
+    errs = np.zeros_like(y_val) if y_err_val is None else np.asarray(y_err_val, float)
+    floors = np.array(
+        [
+            fit_error_floor(mean[:, j], std_mc[:, j], y_val[:, j], errs[:, j], target)
+            for j in range(y_val.shape[1])
+        ]
+    )
+    with torch.no_grad():
+        model.err_floor.copy_(torch.as_tensor(floors))
+    return floors
+
+
+def predict_with_errors(
+    model: SpectralTransformer,
+    X: np.ndarray,
+    passes: int = DEFAULT_MC_PASSES,
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """MC-dropout mean, calibrated error (spread with the model's error floor) and the spread."""
+    mean, std_mc = predict_mc(model, X, passes=passes, batch_size=batch_size, seed=seed)
+    floor = model.err_floor.detach().cpu().numpy()
+    return mean, total_std(mean, std_mc, floor), std_mc

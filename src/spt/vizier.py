@@ -35,6 +35,14 @@ members with ``Cluster`` (names such as ``NGC_6791``), ``proba`` (membership pro
 ``RA_ICRS``/``DE_ICRS``. The Gaia id column is taken to be ``GaiaDR2`` (configurable; the
 related J/A+A/633/A99 calls it ``Source``). ICRS (Gaia epoch 2015.5) positions are written
 as RAJ2000/DEJ2000: the difference is far below the cross-match radius.
+
+Isochrone ages (for the comparison with SPT ages)
+-------------------------------------------------
+Berger et al. 2020, AJ 159, 280, ``J/AJ/159/280/table2`` (default): isochrone ages of 186,301
+Kepler stars from Gaia DR2 parallaxes, g and Ks photometry and spectroscopic [Fe/H]. Columns
+checked against the catalogue's ReadMe: ``KIC``, ``Age`` (Gyr), ``E_Age`` (upper error),
+``e_Age`` (lower error, stored negative), ``f_Age`` ("*" where the posterior is uninformative,
+TAMS > 20 Gyr, or the fit poor, GOF < 0.99; those rows are dropped). Median age error 56 %.
 """
 
 from __future__ import annotations
@@ -63,6 +71,8 @@ SEISMIC_COLUMNS = (
     "KIC", "RAJ2000", "DEJ2000", "Teff", "e_Teff", "[Fe/H]", "e_[Fe/H]", "numax", "e_numax",
     "Dnu", "e_Dnu", "Mass", "e_Mass", "Age", "e_Age", "Phase",
 )  # fmt: skip
+#: ``isochrone_ages.csv`` of the real path (the mock's is keyed by obsid instead of kic).
+ISOCHRONE_COLUMNS = ("kic", "age_iso", "e_age_iso")
 #: Without these a catalogue cannot label the training set.
 REQUIRED_SEISMIC = ("KIC", "RAJ2000", "DEJ2000", "Mass", "Age")
 CLUSTER_COLUMNS = (
@@ -189,7 +199,9 @@ def _phase(frame: pd.DataFrame, spec: Spec) -> pd.Series:
     return source.map(lambda v: codes.get(_code_key(v), default)).astype(int)
 
 
-def _check_spec(spec: Mapping[str, Any], target: str) -> None:
+def _check_spec(
+    spec: Mapping[str, Any], target: str, targets: Sequence[str] = SEISMIC_COLUMNS
+) -> None:
     unknown = set(spec) - _SPEC_KEYS
     if unknown:
         raise ValueError(f"{target}: unknown mapping key(s) {sorted(unknown)}")
@@ -199,25 +211,32 @@ def _check_spec(spec: Mapping[str, Any], target: str) -> None:
     if "column" not in spec and "lower" not in spec:
         raise ValueError(f"{target}: a mapping needs 'column' (or 'lower' and 'upper')")
     ref = spec.get("relative_to")
-    if ref is not None and ref not in SEISMIC_COLUMNS:
+    if ref is not None and ref not in targets:
         raise ValueError(f"{target}: relative_to {ref!r} is not a target column")
 
 
-def _value(frame: pd.DataFrame, spec: Spec, target: str, done: pd.DataFrame) -> pd.Series:
+def _value(
+    frame: pd.DataFrame,
+    spec: Spec,
+    target: str,
+    done: pd.DataFrame,
+    targets: Sequence[str] = SEISMIC_COLUMNS,
+) -> pd.Series:
     """One target column from its spec (see standardise_seismic)."""
     if spec is None:
         return pd.Series(np.nan, index=frame.index, dtype=float)
     if isinstance(spec, str):
         return _numeric(frame, spec, target)
-    _check_spec(spec, target)
+    _check_spec(spec, target, targets)
     if "lower" in spec or "upper" in spec:
         lower = _transform(_numeric(frame, spec["lower"], target), spec)
         upper = _transform(_numeric(frame, spec["upper"], target), spec)
         return (upper - lower) / 2.0
     centre = _numeric(frame, spec["column"], target)
     if "minus" in spec or "plus" in spec:
-        lower = _transform(centre - _numeric(frame, spec["minus"], target), spec)
-        upper = _transform(centre + _numeric(frame, spec["plus"], target), spec)
+        # By magnitude: some catalogues sign their lower errors (Berger+2020: e_Age < 0).
+        lower = _transform(centre - _numeric(frame, spec["minus"], target).abs(), spec)
+        upper = _transform(centre + _numeric(frame, spec["plus"], target).abs(), spec)
         return (upper - lower) / 2.0
     value = _transform(centre, spec)
     if "relative_to" in spec:
@@ -237,7 +256,8 @@ def standardise_seismic(
     - ``{column, log10, scale}``: value = (10**x if log10 else x) * scale (e.g. a log age in
       Myr to Gyr: ``{column: LogAge, log10: true, scale: 0.001}``);
     - ``{lower, upper}``: a symmetric error from percentile bounds, (upper - lower) / 2, after
-      the same optional transform; ``{column, minus, plus}`` does the same from error columns;
+      the same optional transform; ``{column, minus, plus}`` does the same from error columns
+      (taken by magnitude, so a lower error stored as a negative number works);
     - ``{column, relative_to: Mass}``: a fractional error times another target column;
     - Phase: ``{column, codes: {source value: 0|1|2}, default: 0}`` (1 RGB, 2 clump, 0 unknown).
 
@@ -334,6 +354,64 @@ def fetch_seismic(
         raise LookupError(f"VizieR {catalog}: no star with a KIC number")
     write_csv(frame, output)
     log.info("wrote %d stars of %s to %s", len(frame), catalog, output)
+    return frame
+
+
+def standardise_isochrones(
+    table_or_frame: Table | pd.DataFrame,
+    mapping: Mapping[str, Spec],
+    flag_column: str | None = None,
+) -> pd.DataFrame:
+    """Turn an isochrone-age catalogue into ``isochrone_ages.csv`` (ISOCHRONE_COLUMNS).
+
+    ``mapping`` gives ``kic``, ``age_iso`` (Gyr) and ``e_age_iso`` in the spec language of
+    ``standardise_seismic``. Rows with a non-empty ``flag_column`` (e.g. Berger+2020's
+    ``f_Age`` = "*": uninformative or poorly fitting age) and rows without a KIC number or a
+    positive age are dropped; a KIC listed twice keeps its first row.
+    """
+    frame = table_or_frame.to_pandas() if isinstance(table_or_frame, Table) else table_or_frame
+    frame = frame.reset_index(drop=True)
+    absent = [t for t in ISOCHRONE_COLUMNS if mapping.get(t) is None]
+    unknown = [t for t in mapping if t not in ISOCHRONE_COLUMNS]
+    if absent or unknown:
+        raise ValueError(
+            f"isochrone mapping must give exactly {list(ISOCHRONE_COLUMNS)}; "
+            f"missing {absent}, unknown {unknown}"
+        )
+    out = pd.DataFrame(index=frame.index)
+    for target in ISOCHRONE_COLUMNS:
+        out[target] = _value(frame, mapping[target], target, out, ISOCHRONE_COLUMNS)
+    keep = out["kic"].notna() & (out["age_iso"] > 0)
+    if flag_column:
+        flagged = _column(frame, flag_column, "flag").map(_code_key) != ""
+        log.info("dropping %d row(s) flagged in %s", int((flagged & keep).sum()), flag_column)
+        keep &= ~flagged
+    out = out[keep].astype({"kic": np.int64}).drop_duplicates("kic")
+    return out.reset_index(drop=True)
+
+
+def fetch_isochrone_ages(
+    catalog: str,
+    server: str,
+    mapping: Mapping[str, Spec],
+    output: PathLike,
+    *,
+    flag_column: str | None = None,
+    timeout: float = 300.0,
+    retries: int = 3,
+    backoff: float = 5.0,
+    force: bool = False,
+) -> pd.DataFrame:
+    """Fetch an isochrone-age catalogue from VizieR as ``isochrone_ages.csv`` (cached)."""
+    if not force and is_valid_csv(output, ISOCHRONE_COLUMNS):
+        log.info("%s exists and is valid: no VizieR query", output)
+        return pd.read_csv(output)
+    table = query_vizier(catalog, server, timeout=timeout, retries=retries, backoff=backoff)
+    frame = standardise_isochrones(table, mapping, flag_column)
+    if frame.empty:
+        raise LookupError(f"VizieR {catalog}: no usable isochrone age")
+    write_csv(frame, output)
+    log.info("wrote %d isochrone ages of %s to %s", len(frame), catalog, output)
     return frame
 
 

@@ -48,7 +48,7 @@ rule train_ablation:
         train=config["train"],
         model=config["model"],
         seed=config["seed"],
-        passes=config["predict"]["mc_passes"],
+        predict=config["predict"],
         checkpoint=lambda wildcards: f"results/models/checkpoints/ablation_{wildcards.loss}.pt",
     script:
         "../scripts/train_ablation.py"

@@ -34,6 +34,21 @@ rule fetch_clusters:
         "../scripts/fetch_clusters.py"
 
 
+rule fetch_isochrones:
+    output:
+        "resources/lamost/isochrone_ages.csv",
+    log:
+        "results/logs/fetch_isochrones.log",
+    retries: 2
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    params:
+        vizier=config["vizier"],
+    script:
+        "../scripts/fetch_isochrones.py"
+
+
 rule fetch_lamost_catalog:
     input:
         seismic="resources/lamost/seismic.csv",

@@ -23,6 +23,7 @@ rule train_spt:
     params:
         train=config["train"],
         model=config["model"],
+        predict=config["predict"],
         seed=config["seed"],
         # Kept outside the outputs so that an interrupted run resumes from it.
         checkpoint="results/models/checkpoints/spt_checkpoint.pt",

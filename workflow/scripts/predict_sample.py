@@ -7,7 +7,7 @@ import torch
 from spt.evaluate import load_split, prediction_frame
 from spt.io.files import write_csv
 from spt.logs import log_to
-from spt.train import load_model, pick_device, predict_mc
+from spt.train import load_model, pick_device, predict_with_errors
 
 
 def main(smk) -> None:
@@ -17,10 +17,10 @@ def main(smk) -> None:
         frames = []
         for name in ("train", "val", "test"):
             split = load_split(smk.input[name])
-            mean, std = predict_mc(
+            mean, std, std_mc = predict_with_errors(
                 model, split["X"], passes=smk.params.passes, seed=smk.params.seed
             )
-            frames.append(prediction_frame(split, mean, std).assign(split=name))
+            frames.append(prediction_frame(split, mean, std, std_mc).assign(split=name))
         write_csv(pd.concat(frames, ignore_index=True), smk.output[0])
 
 

@@ -6,7 +6,7 @@ import torch
 from spt.evaluate import calibration, load_split, prediction_frame
 from spt.io.files import write_csv
 from spt.logs import log_to
-from spt.train import load_model, pick_device, predict_mc
+from spt.train import load_model, pick_device, predict_with_errors
 
 
 def main(smk) -> None:
@@ -14,8 +14,10 @@ def main(smk) -> None:
         torch.set_num_threads(smk.threads)
         model = load_model(smk.input.model, pick_device("auto"))
         test = load_split(smk.input.test)
-        mean, std = predict_mc(model, test["X"], passes=smk.params.passes, seed=smk.params.seed)
-        frame = prediction_frame(test, mean, std)
+        mean, std, std_mc = predict_with_errors(
+            model, test["X"], passes=smk.params.passes, seed=smk.params.seed
+        )
+        frame = prediction_frame(test, mean, std, std_mc)
         write_csv(frame, smk.output.predictions)
         write_csv(calibration(frame), smk.output.calibration)
 

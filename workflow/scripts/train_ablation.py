@@ -5,7 +5,13 @@ import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 from spt.evaluate import load_split, prediction_frame
 from spt.io.files import write_csv
 from spt.logs import log_to
-from spt.train import config_from_settings, predict_mc, save_model, train_model
+from spt.train import (
+    calibrate_error_floor,
+    config_from_settings,
+    predict_with_errors,
+    save_model,
+    train_model,
+)
 
 
 def main(smk) -> None:
@@ -16,9 +22,14 @@ def main(smk) -> None:
         model, _ = train_model(
             train["X"], train["y"], val["X"], val["y"], cfg, smk.params.checkpoint
         )
+        passes = p.predict["mc_passes"]
+        if p.predict["calibrate"]:
+            calibrate_error_floor(
+                model, val["X"], val["y"], val["y_err"], passes, p.seed, p.predict["coverage"]
+            )
         save_model(smk.output.model, model, cfg)
-        mean, std = predict_mc(model, test["X"], passes=smk.params.passes, seed=smk.params.seed)
-        write_csv(prediction_frame(test, mean, std), smk.output.predictions)
+        mean, std, std_mc = predict_with_errors(model, test["X"], passes=passes, seed=p.seed)
+        write_csv(prediction_frame(test, mean, std, std_mc), smk.output.predictions)
 
 
 if __name__ == "__main__" and "snakemake" in globals():

@@ -175,7 +175,8 @@ def plot_pred_vs_true(
 
 
 def plot_uncertainties(pred: pd.DataFrame, path: PathLike, note: str | None = None) -> Path:
-    """Fig. 7: MC-dropout relative uncertainties (top) and their calibration (bottom).
+    """Fig. 7: relative uncertainties (top: the quoted sigma and, when the predictions carry
+    ``*_err_mc``, the MC-dropout spread alone) and their calibration (bottom).
 
     Bottom panels: |predicted − true| against the predicted sigma, the RMS error in bins of
     sigma, the 1:1 line, and 1:1 with the median label error added in quadrature (the labels
@@ -197,10 +198,14 @@ def plot_uncertainties(pred: pd.DataFrame, path: PathLike, note: str | None = No
 
         ax = axes[0, col]
         frac = 100.0 * sig / p
-        ax.hist(frac, bins=30, color=COLORS[0], alpha=0.7)
+        bins = np.linspace(0.0, float(np.percentile(frac, 99.5)) * 1.05 or 1.0, 40)
+        ax.hist(frac, bins=bins, color=COLORS[0], alpha=0.7, label="quoted σ")
+        if f"{label}_err_mc" in pred:
+            frac_mc = 100.0 * pred[f"{label}_err_mc"].to_numpy(float)[ok] / p
+            ax.hist(frac_mc, bins=bins, color=COLORS[2], alpha=0.6, label="MC dropout alone")
         med = float(np.median(frac))
         ax.axvline(med, color=COLORS[1], lw=1.2, label=f"median {med:.1f} %")
-        ax.set_xlabel(rf"MC-dropout $\sigma_{{\rm {label}}}$ / {label} (%)")
+        ax.set_xlabel(rf"$\sigma_{{\rm {label}}}$ / {label} (%)")
         ax.set_ylabel("Stars")
         ax.legend(loc="upper right")
 
@@ -225,6 +230,9 @@ def plot_uncertainties(pred: pd.DataFrame, path: PathLike, note: str | None = No
                 )
         within = 100.0 * cal.loc[(label, "prediction"), "within_1sigma"]
         ax.plot([], [], " ", label=f"within 1σ: {within:.0f} % (ideal 68 %)")
+        if (label, "dropout") in cal.index:
+            alone = 100.0 * cal.loc[(label, "dropout"), "within_1sigma"]
+            ax.plot([], [], " ", label=f"MC dropout alone: {alone:.0f} %")
         ax.set_xlim(0.0, grid[-1])
         ax.set_ylim(0.0, float(np.percentile(resid, 99)) * 1.1 or 1.0)
         ax.set_xlabel(rf"Predicted $\sigma$ ({UNITS[label]})")
