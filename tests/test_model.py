@@ -215,3 +215,25 @@ def test_token_dropout_shares_its_mask_across_tokens() -> None:
     assert float((out == 0).float().mean()) == pytest.approx(0.25, abs=0.02)
     assert float(out.mean()) == pytest.approx(1.0, abs=0.03)  # unbiased in expectation
     assert torch.equal(drop.eval()(x), x)
+
+
+def test_log_labels_work_in_log_space() -> None:
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(64, 12)).astype(np.float32)
+    y = np.c_[np.exp(rng.normal(1.5, 0.5, 64)), np.exp(rng.normal(0.2, 0.2, 64))]
+    torch.manual_seed(0)
+    model = SpectralTransformer.tiny(12, log_labels=True).eval()
+    model.set_data_stats(X, y)
+    np.testing.assert_allclose(model.y_mean.numpy(), np.log(y).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(model.y_cov.numpy(), np.cov(np.log(y), rowvar=False), rtol=1e-5)
+    with torch.no_grad():
+        x = torch.as_tensor(X)
+        physical, encoded = model(x), model(x, encoded=True)
+    assert torch.all(physical > 0)
+    torch.testing.assert_close(torch.log(physical), encoded)
+    assert model.config_dict()["log_labels"] is True
+    with pytest.raises(ValueError, match="positive labels"):
+        model.set_data_stats(X, y * np.r_[-1.0, np.ones(63)][:, None])
+    mean, std = model.decode_moments(torch.tensor([[0.0, 1.0]]), torch.tensor([[0.1, 0.2]]))
+    torch.testing.assert_close(mean, torch.tensor([[1.0, math.e]]))
+    torch.testing.assert_close(std, torch.tensor([[0.1, 0.2 * math.e]]))

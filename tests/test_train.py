@@ -262,3 +262,30 @@ def test_invalid_inputs_raise(data: tuple[np.ndarray, ...], tmp_path: Path) -> N
         train_model(Xt, yt[:-1], Xv, yv, TrainConfig.tiny(), tmp_path / "e.pt", progress=False)
     with pytest.raises(ValueError, match="unknown TrainConfig keys"):
         TrainConfig.from_dict({"epochs": 3, "learning_rate": 0.1})
+
+
+def test_log_label_training_and_geometric_mc_mean(
+    data: tuple[np.ndarray, ...], tmp_path: Path
+) -> None:
+    Xt, yt, Xv, yv = data
+    cfg = TrainConfig.tiny(epochs=3, model={**TrainConfig.tiny().model, "log_labels": True})
+    model, history = train_model(Xt, yt, Xv, yv, cfg, tmp_path / "log.pt", progress=False)
+    assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0]
+    mean, std = predict_mc(model, Xv, passes=16, batch_size=64, seed=5)
+    # by hand: the same passes in log space, then exp(mean) and exp(mean) * std
+    with torch.random.fork_rng(), torch.inference_mode():
+        torch.manual_seed(5)
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.train()
+        logs = [
+            model(torch.as_tensor(Xv[i : i + 64], dtype=torch.float32), 16, encoded=True)
+            .view(-1, 16, 2)
+            .double()
+            for i in range(0, len(Xv), 64)
+        ]
+        model.eval()
+    logs = torch.cat(logs)
+    np.testing.assert_allclose(mean, torch.exp(logs.mean(1)).numpy(), rtol=1e-10)
+    np.testing.assert_allclose(std, (torch.exp(logs.mean(1)) * logs.std(1)).numpy(), rtol=1e-10)
+    assert np.all(mean > 0)

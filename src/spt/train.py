@@ -231,7 +231,7 @@ def _train_epoch(
     total = torch.zeros((), device=X.device)
     for idx in _batches(len(X), cfg.batch_size, shuffle):
         idx = idx.to(X.device)
-        loss = loss_fn(model(X[idx]), y[idx])
+        loss = loss_fn(model(X[idx], encoded=True), y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:
@@ -247,7 +247,7 @@ def _mean_loss(model: nn.Module, loss_fn: nn.Module, X: Tensor, y: Tensor, batch
     model.eval()
     total = 0.0
     for idx in _batches(len(X), batch, None):
-        total += float(loss_fn(model(X[idx]), y[idx])) * len(idx)
+        total += float(loss_fn(model(X[idx], encoded=True), y[idx])) * len(idx)
     return total / len(X)
 
 
@@ -287,6 +287,8 @@ def train_model(
         model = SpectralTransformer(Xt.shape[1], n_outputs=yt.shape[1], **cfg.model)
         model.set_data_stats(Xt, yt)
         model.to(device)
+        # The loss compares labels in the head's space (log age and mass with log_labels).
+        yt, yv = (model.encode_labels(a).astype(np.float32) for a in (yt, yv))
         loss_fn = make_loss(cfg.loss, yt, **cfg.loss_options).to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = _make_scheduler(cfg, optimizer)
@@ -508,7 +510,9 @@ def predict_mc(
     times along the batch axis (after the deterministic embedding) and run as ONE forward
     pass, so memory is bounded by batch_size × passes sequences. Dropout is on, BatchNorm uses
     its running statistics. The std is the sample std over passes (ddof 1; zero when passes is
-    1). Deterministic for a fixed seed, batch size and device; the caller's RNG is untouched.
+    1). Both are taken in the head's space and converted: with ``log_labels`` the mean is the
+    geometric mean of the passes and the std its first-order image, mean × std(log).
+    Deterministic for a fixed seed, batch size and device; the caller's RNG is untouched.
     """
     if passes < 1:
         raise ValueError("passes must be >= 1")
@@ -521,9 +525,10 @@ def predict_mc(
         torch.manual_seed(seed)
         for start in range(0, len(Xf), batch_size):
             xb = torch.from_numpy(Xf[start : start + batch_size]).to(device)
-            samples = model(xb, repeats=passes).view(len(xb), passes, -1).double()
-            means.append(samples.mean(dim=1).cpu())
+            samples = model(xb, repeats=passes, encoded=True).view(len(xb), passes, -1).double()
             spread = samples.std(dim=1) if passes > 1 else torch.zeros_like(samples[:, 0])
+            mean, spread = model.decode_moments(samples.mean(dim=1), spread)
+            means.append(mean.cpu())
             stds.append(spread.cpu())
     return torch.cat(means).numpy(), torch.cat(stds).numpy()
 

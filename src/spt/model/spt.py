@@ -2,7 +2,9 @@
 
 The model carries its own data statistics as buffers (input and label mean/std, label
 covariance): ``forward`` takes raw PCA vectors and returns labels in physical units, so a saved
-state dict is all that prediction needs.
+state dict is all that prediction needs. With ``log_labels`` the head works in (log age,
+log mass): the label statistics, the loss's covariance and ``forward(..., encoded=True)`` are
+in that space, and ``forward`` returns their exponential.
 """
 
 from __future__ import annotations
@@ -141,6 +143,7 @@ class SpectralTransformer(nn.Module):
         token_layout: str = "chunks",
         softmax: str = "temperature",
         n_outputs: int = 2,
+        log_labels: bool = False,
     ) -> None:
         super().__init__()
         if token_layout not in TOKEN_LAYOUTS:
@@ -161,7 +164,9 @@ class SpectralTransformer(nn.Module):
             "token_layout": token_layout,
             "softmax": softmax,
             "n_outputs": n_outputs,
+            "log_labels": log_labels,
         }
+        self.log_labels = log_labels
         embedding = ChunkEmbedding if token_layout == "chunks" else ComponentEmbedding
         self.embed = embedding(n_features, n_tokens, d_model)
         self.blocks = nn.ModuleList(
@@ -197,14 +202,31 @@ class SpectralTransformer(nn.Module):
         """Build an (untrained) model from ``config_dict()`` output."""
         return cls(**config)
 
+    def encode_labels(self, y: np.ndarray) -> np.ndarray:
+        """Physical labels in the space the head works in (log with ``log_labels``)."""
+        y = np.asarray(y, dtype=np.float64)
+        if not self.log_labels:
+            return y
+        if not np.all(y > 0):
+            raise ValueError("log_labels needs positive labels (ages and masses)")
+        return np.log(y)
+
+    def decode_moments(self, mean: Tensor, std: Tensor) -> tuple[Tensor, Tensor]:
+        """MC mean and spread in the head's space to physical units (first order for log)."""
+        if not self.log_labels:
+            return mean, std
+        value = torch.exp(mean)
+        return value, value * std
+
     @torch.no_grad()
     def set_data_stats(self, X: np.ndarray, y: np.ndarray) -> None:
         """Store the training split's input/label mean and std and the label covariance.
 
-        Constant input columns get std 1 so they standardise to zero instead of dividing by 0.
+        ``y`` is in physical units (encoded here). Constant input columns get std 1 so they
+        standardise to zero instead of dividing by 0.
         """
         X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
+        y = self.encode_labels(y)
         x_std = X.std(axis=0)
         y_std = y.std(axis=0)
         if np.any(y_std == 0):
@@ -218,11 +240,13 @@ class SpectralTransformer(nn.Module):
         }.items():
             getattr(self, name).copy_(torch.as_tensor(value))
 
-    def forward(self, x: Tensor, repeats: int = 1) -> Tensor:
+    def forward(self, x: Tensor, repeats: int = 1, encoded: bool = False) -> Tensor:
         """Raw PCA vectors (batch, n_features) → physical labels (batch*repeats, n_outputs).
 
         ``repeats`` > 1 replicates each embedded spectrum that many times (consecutively) before
         the first dropout, which is how MC dropout runs T passes as one batched forward pass.
+        ``encoded`` returns the labels in the head's space (``encode_labels``), what the loss
+        compares.
         """
         tokens = self.embed((x - self.x_mean) / self.x_std)
         if repeats > 1:
@@ -230,4 +254,5 @@ class SpectralTransformer(nn.Module):
         for block in self.blocks:
             tokens = block(tokens)
         pooled = self.norm(tokens).mean(dim=1)
-        return self.head(pooled) * self.y_std + self.y_mean
+        out = self.head(pooled) * self.y_std + self.y_mean
+        return torch.exp(out) if self.log_labels and not encoded else out
