@@ -207,7 +207,7 @@ def plot_uncertainties(pred: pd.DataFrame, path: PathLike, note: str | None = No
         ax.axvline(med, color=COLORS[1], lw=1.2, label=f"median {med:.1f} %")
         ax.set_xlabel(rf"$\sigma_{{\rm {label}}}$ / {label} (%)")
         ax.set_ylabel("Stars")
-        ax.legend(loc="upper right")
+        ax.legend(loc="upper left")
 
         ax = axes[1, col]
         resid = np.abs(p - t)
