@@ -52,7 +52,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -345,15 +345,31 @@ def fetch_seismic(
     force: bool = False,
 ) -> pd.DataFrame:
     """Fetch a seismic catalogue from VizieR and write it as ``seismic.csv`` (cached)."""
-    if not force and is_valid_csv(output, SEISMIC_COLUMNS):
+    return _fetch_table(
+        catalog, server, output, SEISMIC_COLUMNS,
+        lambda table: standardise_seismic(table, mapping), "no star with a KIC number",
+        timeout=timeout, retries=retries, backoff=backoff, force=force,
+    )  # fmt: skip
+
+
+def _fetch_table(
+    catalog: str,
+    server: str,
+    output: PathLike,
+    columns: Sequence[str],
+    standardise: Callable[[Table], pd.DataFrame],
+    empty: str,
+    **options: Any,
+) -> pd.DataFrame:
+    """Query one table, standardise it and write it atomically; reuse a valid ``output``."""
+    if not options.pop("force") and is_valid_csv(output, columns):
         log.info("%s exists and is valid: no VizieR query", output)
         return pd.read_csv(output)
-    table = query_vizier(catalog, server, timeout=timeout, retries=retries, backoff=backoff)
-    frame = standardise_seismic(table, mapping)
+    frame = standardise(query_vizier(catalog, server, **options))
     if frame.empty:
-        raise LookupError(f"VizieR {catalog}: no star with a KIC number")
+        raise LookupError(f"VizieR {catalog}: {empty}")
     write_csv(frame, output)
-    log.info("wrote %d stars of %s to %s", len(frame), catalog, output)
+    log.info("wrote %d rows of %s to %s", len(frame), catalog, output)
     return frame
 
 
@@ -403,16 +419,12 @@ def fetch_isochrone_ages(
     force: bool = False,
 ) -> pd.DataFrame:
     """Fetch an isochrone-age catalogue from VizieR as ``isochrone_ages.csv`` (cached)."""
-    if not force and is_valid_csv(output, ISOCHRONE_COLUMNS):
-        log.info("%s exists and is valid: no VizieR query", output)
-        return pd.read_csv(output)
-    table = query_vizier(catalog, server, timeout=timeout, retries=retries, backoff=backoff)
-    frame = standardise_isochrones(table, mapping, flag_column)
-    if frame.empty:
-        raise LookupError(f"VizieR {catalog}: no usable isochrone age")
-    write_csv(frame, output)
-    log.info("wrote %d isochrone ages of %s to %s", len(frame), catalog, output)
-    return frame
+    return _fetch_table(
+        catalog, server, output, ISOCHRONE_COLUMNS,
+        lambda table: standardise_isochrones(table, mapping, flag_column),
+        "no usable isochrone age",
+        timeout=timeout, retries=retries, backoff=backoff, force=force,
+    )  # fmt: skip
 
 
 def literature_age(cluster: Mapping[str, Any]) -> tuple[float, float]:
