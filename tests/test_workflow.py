@@ -162,6 +162,8 @@ def test_report_builds(report_html):
         assert name in html
     for name in ("config.yaml", "software_data.csv", "software_ml.csv", "software_plot.csv"):
         assert name in html
+    for name in ("clusters.csv", "isochrones.csv", "calibration.csv", "crossmatch_summary.csv"):
+        assert name in html
 
 
 def test_provenance_outputs(tiny_run):

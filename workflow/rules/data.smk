@@ -29,7 +29,11 @@ rule crossmatch:
         catalog=source_file("lamost_catalog.csv"),
     output:
         matched="results/data/matched.csv",
-        summary="results/data/crossmatch_summary.csv",
+        summary=report(
+            "results/data/crossmatch_summary.csv",
+            caption="../report/crossmatch_summary.rst",
+            category="Tables",
+        ),
     log:
         "results/logs/crossmatch.log",
     conda:

@@ -37,7 +37,11 @@ rule predict_spt:
         test="results/features/test.npz",
     output:
         predictions="results/predictions/spt.csv",
-        calibration="results/tables/calibration.csv",
+        calibration=report(
+            "results/tables/calibration.csv",
+            caption="../report/calibration.rst",
+            category="Tables",
+        ),
     log:
         "results/logs/predict_spt.log",
     benchmark:
@@ -57,7 +61,11 @@ rule noise_floor:
         predictions="results/predictions/spt.csv",
         truth="resources/simulated/truth.csv",
     output:
-        "results/tables/noise_floor.csv",
+        report(
+            "results/tables/noise_floor.csv",
+            caption="../report/noise_floor.rst",
+            category="Tables",
+        ),
     log:
         "results/logs/noise_floor.log",
     conda:

@@ -70,7 +70,11 @@ rule anomaly_detection:
         report="results/data/preprocess_report.csv",
         truth="resources/simulated/truth.csv",
     output:
-        "results/tables/anomaly_detection.csv",
+        report(
+            "results/tables/anomaly_detection.csv",
+            caption="../report/anomaly_detection.rst",
+            category="Tables",
+        ),
     log:
         "results/logs/anomaly_detection.log",
     conda:

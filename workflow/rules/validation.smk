@@ -31,7 +31,11 @@ rule validate_clusters:
         sample_spectra="results/data/spectra.npz",
     output:
         members="results/predictions/cluster_members.csv",
-        summary="results/tables/clusters.csv",
+        summary=report(
+            "results/tables/clusters.csv",
+            caption="../report/clusters.rst",
+            category="Tables",
+        ),
     log:
         "results/logs/validate_clusters.log",
     conda:
@@ -56,7 +60,11 @@ rule compare_isochrones:
         matched="results/data/matched.csv",
     output:
         per_star="results/predictions/isochrone_comparison.csv",
-        summary="results/tables/isochrones.csv",
+        summary=report(
+            "results/tables/isochrones.csv",
+            caption="../report/isochrones.rst",
+            category="Tables",
+        ),
     log:
         "results/logs/compare_isochrones.log",
     conda:
