@@ -12,6 +12,7 @@ from spt.evaluate import calibration, prediction_frame
 from spt.model import SpectralTransformer
 from spt.train import (
     calibrate_error_floor,
+    calibrate_from_settings,
     load_model,
     predict_mc,
     predict_with_errors,
@@ -99,3 +100,20 @@ def test_model_calibration_is_stored_and_used(tmp_path) -> None:
         < cal.loc[("age", "prediction"), "within_1sigma"]
     )
     assert cal.loc[("mass", "prediction"), "within_1sigma"] == pytest.approx(0.683, abs=0.01)
+
+
+def test_calibration_follows_the_config() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(200, 10)).astype(np.float32)
+    y = np.c_[np.exp(1.5 + 0.3 * X[:, 0]), 1.3 + 0.1 * X[:, 1]]
+    val = {"X": X, "y": y * (1.0 + 0.2 * rng.standard_normal(y.shape)), "y_err": 0.05 * y}
+    torch.manual_seed(0)
+    model = SpectralTransformer.tiny(10)
+    model.set_data_stats(X, y)
+    model.eval()
+    settings = {"calibrate": False, "mc_passes": 4, "coverage": 0.683}
+    assert calibrate_from_settings(model, val, settings, seed=1) is None
+    np.testing.assert_array_equal(model.err_floor.numpy(), 0.0)
+    floors = calibrate_from_settings(model, val, {**settings, "calibrate": True}, seed=1)
+    assert floors is not None and np.all(floors > 0)
+    np.testing.assert_array_equal(model.err_floor.numpy(), floors)

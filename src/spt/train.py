@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import os
 import time
@@ -558,6 +559,22 @@ def calibrate_error_floor(
     )
     with torch.no_grad():
         model.err_floor.copy_(torch.as_tensor(floors))
+    return floors
+
+
+def calibrate_from_settings(
+    model: SpectralTransformer, val: Mapping[str, np.ndarray], predict: Mapping[str, Any], seed: int
+) -> NDArray[np.float64] | None:
+    """``calibrate_error_floor`` on a validation split when the config's ``predict.calibrate``
+    asks for it (with its ``mc_passes`` and ``coverage``); returns the floors, or None."""
+    if not predict["calibrate"]:
+        return None
+    floors = calibrate_error_floor(
+        model, val["X"], val["y"], val["y_err"], predict["mc_passes"], seed, predict["coverage"]
+    )
+    logging.getLogger(__name__).info(
+        "error floor (fraction of the prediction): age %.3f, mass %.3f", *floors[:2]
+    )
     return floors
 
 

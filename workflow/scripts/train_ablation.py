@@ -6,7 +6,7 @@ from spt.evaluate import load_split, prediction_frame
 from spt.io.files import write_csv
 from spt.logs import log_to
 from spt.train import (
-    calibrate_error_floor,
+    calibrate_from_settings,
     config_from_settings,
     predict_with_errors,
     save_model,
@@ -22,13 +22,11 @@ def main(smk) -> None:
         model, _ = train_model(
             train["X"], train["y"], val["X"], val["y"], cfg, smk.params.checkpoint
         )
-        passes = p.predict["mc_passes"]
-        if p.predict["calibrate"]:
-            calibrate_error_floor(
-                model, val["X"], val["y"], val["y_err"], passes, p.seed, p.predict["coverage"]
-            )
+        calibrate_from_settings(model, val, p.predict, p.seed)
         save_model(smk.output.model, model, cfg)
-        mean, std, std_mc = predict_with_errors(model, test["X"], passes=passes, seed=p.seed)
+        mean, std, std_mc = predict_with_errors(
+            model, test["X"], passes=p.predict["mc_passes"], seed=p.seed
+        )
         write_csv(prediction_frame(test, mean, std, std_mc), smk.output.predictions)
 
 

@@ -5,7 +5,7 @@ import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 from spt.evaluate import load_split
 from spt.io.files import write_csv
 from spt.logs import log_to
-from spt.train import calibrate_error_floor, config_from_settings, save_model, train_model
+from spt.train import calibrate_from_settings, config_from_settings, save_model, train_model
 
 
 def main(smk) -> None:
@@ -16,13 +16,7 @@ def main(smk) -> None:
         model, history = train_model(
             train["X"], train["y"], val["X"], val["y"], cfg, smk.params.checkpoint
         )
-        if p.predict["calibrate"]:
-            floors = calibrate_error_floor(
-                model, val["X"], val["y"], val["y_err"], p.predict["mc_passes"], p.seed,
-                p.predict["coverage"],
-            )  # fmt: skip
-            print(f"error floor (fraction of the prediction): age {floors[0]:.3f}, "
-                  f"mass {floors[1]:.3f}")  # fmt: skip
+        calibrate_from_settings(model, val, p.predict, p.seed)
         save_model(smk.output.model, model, cfg)
         write_csv(history, smk.output.history)
 
