@@ -22,8 +22,9 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -195,22 +196,11 @@ def query_catalog_near(
         )
         for sid, ra, dec in stars.itertuples(index=False)
     ]
-    # Job destinations already include the cache folder: no dest_dir, or a relative
-    # cache_dir would be joined twice.
-    cache.mkdir(parents=True, exist_ok=True)
-    report = download_many(
-        jobs,
-        None,
-        workers=workers,
-        retries=retries,
-        backoff=backoff,
-        timeout=timeout,
-        token_env=token_env,
-        validate=_validate_cone,
-        progress=progress,
-    )
-    if failures_path is not None:
-        write_failures(report, failures_path)
+    report = _fetch_jobs(
+        jobs, cache, _validate_cone, failures_path,
+        workers=workers, retries=retries, backoff=backoff, timeout=timeout,
+        token_env=token_env, progress=progress,
+    )  # fmt: skip
     if report.failed:
         first = report.failed[0]
         raise ArchiveError(
@@ -230,6 +220,25 @@ def query_catalog_near(
     if output is not None:
         write_catalog(frame, output)
     return frame
+
+
+def _fetch_jobs(
+    jobs: list[DownloadJob],
+    folder: PathLike,
+    validate: Callable[[Path, str], None],
+    failures_path: PathLike | None,
+    **options: Any,
+) -> DownloadReport:
+    """Download ``jobs`` into ``folder`` and write the failure list (when a path is given).
+
+    The job destinations already include ``folder``: no dest_dir is passed, or a relative
+    folder would be joined twice.
+    """
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    report = download_many(jobs, None, validate=validate, **options)
+    if failures_path is not None:
+        write_failures(report, failures_path)
+    return report
 
 
 def _assemble(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -289,20 +298,11 @@ def download_spectra(
         )
         for o in unique
     ]
-    Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    report = download_many(
-        jobs,
-        None,  # destinations already include cache_dir (see query_catalog_near)
-        workers=workers,
-        retries=retries,
-        backoff=backoff,
-        timeout=timeout,
-        token_env=token_env,
-        validate=validate_spectrum,
-        progress=progress,
-    )
-    if failures_path is not None:
-        write_failures(report, failures_path)
+    report = _fetch_jobs(
+        jobs, cache_dir, validate_spectrum, failures_path,
+        workers=workers, retries=retries, backoff=backoff, timeout=timeout,
+        token_env=token_env, progress=progress,
+    )  # fmt: skip
     n_failed = len(report.failed)
     if unique and n_failed / len(unique) > max_failed_fraction:
         raise ArchiveError(

@@ -36,9 +36,7 @@ class BrowserError(RuntimeError):
 def find_chromium() -> str | None:
     """Path of a Chromium-family browser on PATH (or in $CHROMIUM), else None."""
     explicit = os.environ.get("CHROMIUM")
-    if explicit and shutil.which(explicit):
-        return shutil.which(explicit)
-    for name in CHROMIUM_NAMES:
+    for name in (explicit, *CHROMIUM_NAMES) if explicit else CHROMIUM_NAMES:
         found = shutil.which(name)
         if found:
             return found

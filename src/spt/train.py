@@ -550,10 +550,10 @@ def calibrate_error_floor(
     """
     mean, std_mc = predict_mc(model, X_val, passes=passes, seed=seed)
     y_val = np.asarray(y_val, dtype=float)
-    errs = np.zeros_like(y_val) if y_err_val is None else np.asarray(y_err_val, float)
+    errs = [None] * y_val.shape[1] if y_err_val is None else np.asarray(y_err_val, float).T
     floors = np.array(
         [
-            fit_error_floor(mean[:, j], std_mc[:, j], y_val[:, j], errs[:, j], target)
+            fit_error_floor(mean[:, j], std_mc[:, j], y_val[:, j], errs[j], target)
             for j in range(y_val.shape[1])
         ]
     )

@@ -14,7 +14,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 ONE_SIGMA = 0.6827
-_MAX_FLOOR = 10.0
 
 
 def coverage(residual: ArrayLike, sigma: ArrayLike) -> float:
@@ -35,10 +34,11 @@ def fit_error_floor(
     y_err: ArrayLike | None = None,
     target: float = ONE_SIGMA,
 ) -> float:
-    """The fractional floor f >= 0 giving ``target`` coverage of the labels ``y`` (one label).
+    """The smallest fractional floor f >= 0 giving ``target`` coverage of the labels ``y``.
 
-    Coverage grows with f, so f is found by bisection; 0 when the MC spread (with the label
-    errors) already covers ``target`` of the stars.
+    Star i is covered once f >= f_i = sqrt(max(r_i**2 - sigma_mc**2 - label_err**2, 0)) / |y_hat|,
+    so coverage(f) is the empirical distribution of the f_i and f is its ``target`` quantile;
+    0 when the MC spread (with the label errors) already covers ``target`` of the stars.
     """
     if not 0.0 < target < 1.0:
         raise ValueError(f"target coverage must be in (0, 1), got {target}")
@@ -49,17 +49,7 @@ def fit_error_floor(
     if not good.any():
         raise ValueError("no finite prediction to calibrate on")
     mean, std_mc, y, label_err = mean[good], std_mc[good], y[good], label_err[good]
-    residual = y - mean
-
-    def covered(f: float) -> float:
-        return coverage(residual, np.hypot(total_std(mean, std_mc, f), label_err))
-
-    if covered(0.0) >= target:
-        return 0.0
-    lo, hi = 0.0, _MAX_FLOOR
-    if covered(hi) < target:
-        return hi
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if covered(mid) < target else (lo, mid)
-    return hi
+    excess = np.maximum((y - mean) ** 2 - std_mc**2 - label_err**2, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        needed = np.where(excess > 0, np.sqrt(excess) / np.abs(mean), 0.0)
+    return float(np.quantile(needed, target, method="inverted_cdf"))

@@ -359,10 +359,11 @@ def _fetch_table(
     columns: Sequence[str],
     standardise: Callable[[Table], pd.DataFrame],
     empty: str,
+    force: bool,
     **options: Any,
 ) -> pd.DataFrame:
     """Query one table, standardise it and write it atomically; reuse a valid ``output``."""
-    if not options.pop("force") and is_valid_csv(output, columns):
+    if not force and is_valid_csv(output, columns):
         log.info("%s exists and is valid: no VizieR query", output)
         return pd.read_csv(output)
     frame = standardise(query_vizier(catalog, server, **options))
