@@ -17,8 +17,9 @@ from pathlib import Path
 import yaml
 
 from spt.baselines import BASELINES, make_baseline
-from spt.evaluate import load_split, prediction_frame, scores
-from spt.spectra import load_spectra
+from spt.io.predictions import load_split, prediction_frame
+from spt.prep.spectra import load_spectra
+from spt.validation.evaluate import scores
 
 
 def main() -> None:

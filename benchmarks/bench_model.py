@@ -18,7 +18,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from spt.model import SpectralTransformer
-from spt.train import TrainConfig, mc_batch_size, pick_device, predict_mc, train_model
+from spt.model.predict import mc_batch_size, predict_mc
+from spt.model.train import TrainConfig, pick_device, train_model
 
 
 def best_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:

@@ -60,7 +60,7 @@ def generate(folder: Path, n_max: int, distinct: int) -> float:
 
 def run_one(folder: Path, n: int, workers: int, chunk: int) -> dict[str, float]:
     """Preprocess ``n`` files in this process; the parent reads the printed JSON."""
-    from spt.spectra import common_grid, preprocess_files
+    from spt.prep.spectra import common_grid, preprocess_files
 
     ids = list(range(n))
     paths = [spectrum_path(folder, i) for i in ids]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from spt.simulate import simulate_survey
+from spt.sources.simulate import simulate_survey
 
 REPO = Path(__file__).resolve().parents[1]
 

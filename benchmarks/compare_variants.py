@@ -18,8 +18,10 @@ import numpy as np
 import torch
 import yaml
 
-from spt.evaluate import load_split, prediction_frame, scores
-from spt.train import TrainConfig, predict_mc, train_model
+from spt.io.predictions import load_split, prediction_frame
+from spt.model.predict import predict_mc
+from spt.model.train import TrainConfig, train_model
+from spt.validation.evaluate import scores
 
 REPO = Path(__file__).resolve().parents[1]
 #: (token layout, softmax, log labels); the first is the default configuration.

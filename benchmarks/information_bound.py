@@ -24,8 +24,8 @@ import pandas as pd
 import yaml
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from spt.metrics import delta_p
-from spt.simulate import SpectrumModel, _efficiency, planck
+from spt.sources.simulate import SpectrumModel, _efficiency, planck
+from spt.validation.metrics import delta_p
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = ("teff", "logg", "feh", "alpha", "cfe", "nfe")

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spt.anomalies import (
+from spt.io.lamost import LamostSpectrum, read_spectrum
+from spt.prep.anomalies import (
     ANOMALY_TYPES,
     apply_template,
     detect_all,
@@ -18,68 +19,16 @@ from spt.anomalies import (
     detect_oscillation,
     detect_outlier,
     detection_scores,
-    flag_label_outliers,
     flag_spectra,
     merge_config,
     population_template,
-    rejection_table,
 )
-from spt.io.lamost import LamostSpectrum, read_spectrum
+from spt.prep.labels import flag_label_outliers
+from spt.prep.select import rejection_table
+from tests.support.spectra import giant
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LAMOST = SHARED / "lamost"
-
-# Strong features of K giants at LAMOST's resolution: vacuum centre (A), depth, intrinsic sigma.
-STRONG = (
-    (3934.8, 0.80, 6.0), (3969.6, 0.75, 5.0), (4102.9, 0.25, 2.0), (4227.9, 0.45, 1.2),
-    (4300.0, 0.30, 8.0), (4341.7, 0.30, 2.0), (4862.7, 0.35, 2.0), (5168.8, 0.35, 1.0),
-    (5174.1, 0.40, 1.0), (5185.0, 0.45, 1.1), (5271.4, 0.30, 1.0), (5891.6, 0.50, 0.8),
-    (5897.6, 0.45, 0.8), (6564.6, 0.45, 2.5), (7605.0, 0.50, 12.0), (8500.4, 0.40, 2.0),
-    (8544.4, 0.55, 2.4), (8664.5, 0.50, 2.2),
-)  # fmt: skip
-_FOREST = np.random.default_rng(12345)
-FOREST = tuple(
-    (float(c), float(d), 0.2)
-    for c, d in zip(
-        np.geomspace(3750, 9050, 260) * (1 + 1e-3 * _FOREST.standard_normal(260)),
-        0.25 * _FOREST.random(260) ** 3 + 0.02,
-        strict=True,
-    )
-)
-
-
-def giant(
-    seed: int = 0,
-    snr: float = 50.0,
-    teff: float = 4600.0,
-    n: int = 3900,
-    coeff0: float = 3.5682,
-    masked: float = 0.005,
-) -> LamostSpectrum:
-    """A LAMOST-like red-giant spectrum: reddened Planck continuum, lines at R~1800, noise."""
-    rng = np.random.default_rng(seed)
-    wave = 10 ** (coeff0 + 1e-4 * np.arange(n))
-    x = 1.4388e8 / (wave * teff)
-    cont = wave**-5 / np.expm1(x) * 10 ** (-0.4 * 0.5 * (wave / 5500) ** -1.3)
-    cont = 500 * cont / np.median(cont)
-    depth = np.zeros(n)
-    for centre, d, width in (*STRONG, *FOREST):
-        sigma = np.hypot(width, centre / 1800 / 2.3548)
-        depth += d * np.exp(-0.5 * ((wave - centre) / sigma) ** 2)
-    model = cont * np.clip(1 - depth, 0.05, None)
-    efficiency = 0.25 + 0.75 * np.exp(-0.5 * ((np.log10(wave) - np.log10(6200)) / 0.11) ** 2)
-    counts = model * efficiency
-    g = (wave > 4000) & (wave < 5500)
-    cg = np.median(counts[g])
-    sigma_counts = cg / snr * np.sqrt((counts / cg + 0.3) / 1.3)
-    sigma = sigma_counts * model / counts
-    flux = (model + sigma * rng.standard_normal(n)).astype(np.float32)
-    ivar = (1 / sigma**2).astype(np.float32)
-    andmask = np.zeros(n, dtype=np.int32)
-    bad = rng.random(n) < masked
-    andmask[bad] = 1 << 23
-    ivar[bad] = 0
-    return LamostSpectrum(seed, wave, flux, ivar, andmask, andmask.copy(), {"OBSID": seed})
 
 
 def arrays(spec: LamostSpectrum) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -191,7 +140,7 @@ def test_template_vetoes_lines_every_star_has():
     hits = [detect_outlier(*arrays(s))[0] for s in specs]
     assert all(hits)
     # ... but the population template (median normalised spectrum) has it too.
-    from spt.spectra import common_grid, preprocess_one
+    from spt.prep.spectra import common_grid, preprocess_one
 
     grid = common_grid()
     norm = [preprocess_one(s, grid)[:2] for s in specs]
@@ -380,7 +329,7 @@ def test_rejection_table_keeps_every_reason():
 
 
 def test_pick_examples_prefers_single_type_and_high_scores():
-    from spt.plots.preprocessing import pick_examples
+    from spt.paper.plots.preprocessing import pick_examples
 
     frame = pd.DataFrame({"obsid": [1, 2, 3], **{t: [False] * 3 for t in ANOMALY_TYPES}})
     for t in ANOMALY_TYPES:
@@ -408,7 +357,7 @@ def _check_figure_files(pdf: Path) -> tuple[bytes, bytes]:
 
 
 def test_anomaly_and_label_figures_are_reproducible(tmp_path):
-    from spt.plots.preprocessing import plot_anomaly_examples, plot_label_densities
+    from spt.paper.plots.preprocessing import plot_anomaly_examples, plot_label_densities
 
     examples = {}
     for name in ANOMALY_TYPES:

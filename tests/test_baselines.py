@@ -20,7 +20,7 @@ from spt.baselines import (
     mean_delta_p,
     predict_mean_baseline,
 )
-from spt.metrics import delta_p
+from spt.validation.metrics import delta_p
 
 SPLIT_SIZES = {"train": 300, "val": 100, "test": 100}
 N_PIXELS = 160

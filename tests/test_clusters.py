@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spt.clusters import (
+from spt.validation.clusters import (
     MEDIAN_SE_FACTOR,
     ClusterError,
     cluster_literature,
@@ -76,7 +76,7 @@ def test_summary_of_drawn_members() -> None:
 
 def test_cluster_without_members_is_reported(caplog: pytest.LogCaptureFixture) -> None:
     preds = members("A", np.array([2.0, 2.2, 2.4]))
-    with caplog.at_level(logging.WARNING, logger="spt.clusters"):
+    with caplog.at_level(logging.WARNING, logger="spt.validation.clusters"):
         out = summarise_clusters(preds, literature(A=(2.0, 0.2), B=(5.0, 0.5)))
     assert list(out["cluster"]) == ["A", "B"]
     empty = out.set_index("cluster").loc["B"]

@@ -8,9 +8,9 @@ import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 
-from spt.crossmatch import CrossmatchError, crossmatch, crossmatch_files
 from spt.io.lamost import write_catalog
 from spt.io.seismic import SeismicFormatError, read_seismic, write_seismic
+from spt.prep.crossmatch import CrossmatchError, crossmatch, crossmatch_files
 
 
 def offset(ra: float, dec: float, arcsec: float, pa_deg: float = 30.0) -> tuple[float, float]:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spt.features import (
+from spt.prep.features import (
     FeatureConfigError,
     apply_pca,
     build_features,
@@ -18,7 +18,7 @@ from spt.features import (
     split_indices,
     transform_spectra,
 )
-from spt.spectra import write_npz
+from spt.prep.spectra import write_npz
 
 N_PIX = 400
 
@@ -195,7 +195,7 @@ def test_build_features_errors(tmp_path):
 
 
 def test_pca_variance_figure_is_reproducible(tmp_path):
-    from spt.plots.preprocessing import plot_pca_variance
+    from spt.paper.plots.preprocessing import plot_pca_variance
 
     npz, table = survey(tmp_path)
     build_features(npz, table, [0.7, 0.1, 0.2], 10, 0, tmp_path / "f")

@@ -1,4 +1,4 @@
-"""spt.fetch against a loopback server with injected faults (no network)."""
+"""spt.sources.download against a loopback server with injected faults (no network)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
-from loopback import LoopbackServer, Route, isolate_network, lamost_fits_bytes
 
-from spt.fetch import (
+from spt.io.lamost import read_spectrum
+from spt.sources.download import (
     FAILURE_COLUMNS,
     DownloadJob,
     PermanentError,
@@ -22,7 +22,7 @@ from spt.fetch import (
     redact,
     write_failures,
 )
-from spt.io.lamost import read_spectrum
+from tests.support.loopback import LoopbackServer, Route, isolate_network, lamost_fits_bytes
 
 TIMEOUT = 0.5  # client time-out (s); the server's "sleep" fault waits 1.5 s
 FAST = {"workers": 4, "retries": 2, "backoff": 0.01, "timeout": TIMEOUT, "progress": False}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spt.isochrones import IsochroneComparisonError, compare_isochrone_ages
+from spt.validation.isochrones import IsochroneComparisonError, compare_isochrone_ages
 
 OFFSET_DEX = {1: 0.05, 2: -0.10}  # injected SPT - isochrone offsets (RGB, red clump)
 

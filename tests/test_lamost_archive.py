@@ -1,4 +1,4 @@
-"""spt.lamost_archive against a loopback LAMOST double (spectra and cone search; no network)."""
+"""spt.sources.lamost_archive against a loopback LAMOST double (no network)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,23 @@ from astropy.coordinates import SkyCoord
 from astropy.io import votable
 from astropy.io.votable.tree import Info, VOTableFile
 from astropy.table import Table
-from loopback import LoopbackServer, Request, Route, isolate_network, lamost_fits_bytes
 
-from spt.fetch import FAILURE_COLUMNS
 from spt.io.lamost import read_catalog, read_spectrum, spectrum_path
-from spt.lamost_archive import (
+from spt.sources.download import FAILURE_COLUMNS
+from spt.sources.lamost_archive import (
     LAMOST_CATALOG_COLUMNS,
     ArchiveError,
     cone_search_url,
     download_spectra,
     query_catalog_near,
     spectrum_url,
+)
+from tests.support.loopback import (
+    LoopbackServer,
+    Request,
+    Route,
+    isolate_network,
+    lamost_fits_bytes,
 )
 
 RELEASE = "dr9/v2.0"

@@ -21,7 +21,12 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.io import votable
 from astropy.table import Table
-from loopback import (
+
+from spt.io.lamost import read_spectrum
+from spt.sources.download import FAILURE_COLUMNS
+from spt.sources.vizier import CLUSTER_COLUMNS, SEISMIC_COLUMNS
+from tests.conftest import run_snakemake
+from tests.support.loopback import (
     BERGER_FIXTURE,
     CANTAT_FIXTURE,
     MIGLIO_FIXTURE,
@@ -35,11 +40,6 @@ from loopback import (
     self_signed_cert,
     server_tls_context,
 )
-
-from spt.fetch import FAILURE_COLUMNS
-from spt.io.lamost import read_spectrum
-from spt.vizier import CLUSTER_COLUMNS, SEISMIC_COLUMNS
-from tests.conftest import run_snakemake
 
 pytestmark = pytest.mark.workflow
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from spt.metrics import (
+from spt.validation.metrics import (
     delta_p,
     mae,
     median_rel_residual,

@@ -7,7 +7,12 @@ from importlib import metadata
 
 import yaml
 
-from spt.provenance import NOT_INSTALLED, software_versions, write_config, write_software_versions
+from spt.paper.provenance import (
+    NOT_INSTALLED,
+    software_versions,
+    write_config,
+    write_software_versions,
+)
 
 
 def test_versions_of_installed_and_missing_packages(tmp_path):

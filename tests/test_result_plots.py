@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spt.clusters import summarise_clusters
-from spt.isochrones import compare_isochrone_ages
-from spt.plots import results
+from spt.paper.plots import results
+from spt.validation.clusters import summarise_clusters
+from spt.validation.isochrones import compare_isochrone_ages
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NOTE = "simulated survey — not the paper's data"

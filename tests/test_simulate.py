@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from spt import seismo
 from spt.io.lamost import read_catalog, read_spectrum, spectrum_path
 from spt.io.seismic import read_seismic
-from spt.simulate import ANOMALY_TYPES, SpectrumModel, build_survey, simulate_survey
+from spt.sources import seismo
+from spt.sources.simulate import ANOMALY_TYPES, SpectrumModel, build_survey, simulate_survey
 from tests.conftest import REPO
 
 SEED = 11

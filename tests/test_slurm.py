@@ -1,7 +1,7 @@
 """The run-anywhere profiles: their rule names, a SLURM dry run, and a run on a real SLURM.
 
-The real run starts a single-node SLURM on localhost (tests/slurm_cluster.py) and runs the tiny
-configuration through ``profiles/slurm``. Where SLURM or the executor plugin is missing it
+The real run starts a single-node SLURM on localhost (tests/support/slurm_cluster.py) and runs
+the tiny configuration through ``profiles/slurm``. Where SLURM or the executor plugin is missing it
 skips and says why (install: tools/ci_install_system.sh and
 ``pip install snakemake-executor-plugin-slurm``); SPT_REQUIRE_SLURM=1 turns those skips into
 failures (for CI after the install).
@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, run_snakemake
-from tests.slurm_cluster import SlurmCluster, SlurmUnavailable, machine_size, start
+from tests.support.slurm_cluster import SlurmCluster, SlurmUnavailable, machine_size, start
 
 pytestmark = pytest.mark.workflow
 

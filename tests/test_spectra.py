@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from spt.io.lamost import LamostSpectrum, spectrum_path, write_spectrum
-from spt.spectra import (
+from spt.prep.spectra import (
     DEFAULTS,
     RawArray,
     SpectrumProblem,
@@ -23,7 +23,7 @@ from spt.spectra import (
     template_from_npz,
     write_npz,
 )
-from tests.test_anomalies import giant
+from tests.support.spectra import giant
 
 LAMOST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lamost"
 GRID = common_grid()

@@ -6,15 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spt.evaluate import (
-    PredictionFormatError,
-    calibration,
-    noise_floor,
-    prediction_frame,
-    read_predictions,
-    scores,
-)
-from spt.tables import PAPER_ROW, caption, table1, table2, write_table
+from spt.io.predictions import PredictionFormatError, prediction_frame, read_predictions
+from spt.paper.tables import PAPER_ROW, caption, table1, table2, write_table
+from spt.validation.evaluate import calibration, noise_floor, scores
 
 
 def fake_predictions(n: int = 400, age_scatter: float = 0.2, seed: int = 0) -> pd.DataFrame:

@@ -10,19 +10,9 @@ import pytest
 import torch
 
 from spt.model import SpectralTransformer, make_loss
-from spt.train import (
-    HISTORY_COLUMNS,
-    MC_ACTIVATION_BYTES,
-    TrainConfig,
-    load_model,
-    load_train_config,
-    mc_batch_size,
-    pick_device,
-    predict,
-    predict_mc,
-    save_model,
-    train_model,
-)
+from spt.model.predict import MC_ACTIVATION_BYTES, mc_batch_size, predict, predict_mc
+from spt.model.store import load_model, load_train_config, save_model
+from spt.model.train import HISTORY_COLUMNS, TrainConfig, pick_device, train_model
 
 torch.set_num_threads(1)
 

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from spt.evaluate import calibration, prediction_frame
+from spt.io.predictions import prediction_frame
 from spt.model import SpectralTransformer
-from spt.train import (
+from spt.model.predict import (
     calibrate_error_floor,
     calibrate_from_settings,
-    load_model,
     predict_mc,
     predict_with_errors,
-    save_model,
 )
-from spt.uncertainty import coverage, fit_error_floor, total_std
+from spt.model.store import load_model, save_model
+from spt.model.uncertainty import coverage, fit_error_floor, total_std
+from spt.validation.evaluate import calibration
 
 
 def relative_scatter(n: int = 20_000, rel: float = 0.2, seed: int = 0):

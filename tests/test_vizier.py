@@ -1,4 +1,4 @@
-"""spt.vizier through the real astroquery code against an HTTPS VizieR double on 127.0.0.1."""
+"""spt.sources.vizier through real astroquery against an HTTPS VizieR double on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -11,20 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 from astropy.table import Table
-from loopback import (
-    BERGER_FIXTURE,
-    CANTAT_FIXTURE,
-    MIGLIO_FIXTURE,
-    LoopbackServer,
-    Route,
-    VizierResponder,
-    isolate_network,
-    read_votable_tables,
-    self_signed_cert,
-    server_tls_context,
-)
 
-from spt.vizier import (
+from spt.sources.vizier import (
     CLUSTER_COLUMNS,
     ISOCHRONE_COLUMNS,
     SEISMIC_COLUMNS,
@@ -35,6 +23,18 @@ from spt.vizier import (
     seismic_preset,
     standardise_isochrones,
     standardise_seismic,
+)
+from tests.support.loopback import (
+    BERGER_FIXTURE,
+    CANTAT_FIXTURE,
+    MIGLIO_FIXTURE,
+    LoopbackServer,
+    Route,
+    VizierResponder,
+    isolate_network,
+    read_votable_tables,
+    self_signed_cert,
+    server_tls_context,
 )
 
 VIZ = "/viz-bin/votable"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from spt.report import find_chromium, rendered_dom, screenshot
+from spt.paper.report import find_chromium, rendered_dom, screenshot
 from tests.conftest import REPO, run_snakemake
 
 pytestmark = pytest.mark.workflow

@@ -3,9 +3,9 @@
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
-from spt.anomalies import detection_scores
 from spt.io.files import write_csv
 from spt.logs import log_to
+from spt.prep.anomalies import detection_scores
 
 
 def main(smk) -> None:

@@ -3,10 +3,10 @@
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 
 from spt.baselines import BASELINES, make_baseline
-from spt.evaluate import load_split, prediction_frame
 from spt.io.files import write_csv
+from spt.io.predictions import load_split, prediction_frame
 from spt.logs import log_to
-from spt.spectra import load_spectra
+from spt.prep.spectra import load_spectra
 
 
 def main(smk) -> None:

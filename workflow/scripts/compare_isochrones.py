@@ -4,8 +4,8 @@ import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
 from spt.io.files import write_csv
-from spt.isochrones import compare_isochrone_ages
 from spt.logs import log_to
+from spt.validation.isochrones import compare_isochrone_ages
 
 
 def main(smk) -> None:

@@ -1,9 +1,9 @@
-"""Snakemake adapter: cross-match the seismic and LAMOST catalogues (spt.crossmatch)."""
+"""Snakemake adapter: cross-match the seismic and LAMOST catalogues (spt.prep.crossmatch)."""
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 
-from spt.crossmatch import crossmatch_files
 from spt.logs import log_to
+from spt.prep.crossmatch import crossmatch_files
 
 
 def main(smk) -> None:

@@ -1,13 +1,13 @@
-"""Snakemake adapter: split the sample and reduce the spectra with PCA (spt.features)."""
+"""Snakemake adapter: split the sample and reduce the spectra with PCA (spt.prep.features)."""
 
 from pathlib import Path
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
-from spt.features import build_features
 from spt.io.files import write_csv
 from spt.logs import log_to
+from spt.prep.features import build_features
 
 
 def main(smk) -> None:

@@ -1,9 +1,9 @@
-"""Snakemake adapter: fetch open-cluster members from VizieR (spt.vizier)."""
+"""Snakemake adapter: fetch open-cluster members from VizieR (spt.sources.vizier)."""
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 
 from spt.logs import log_to
-from spt.vizier import fetch_cluster_members
+from spt.sources.vizier import fetch_cluster_members
 
 
 def main(smk) -> None:

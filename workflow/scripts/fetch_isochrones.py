@@ -1,9 +1,9 @@
-"""Snakemake adapter: fetch the isochrone-age catalogue from VizieR (spt.vizier)."""
+"""Snakemake adapter: fetch the isochrone-age catalogue from VizieR (spt.sources.vizier)."""
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 
 from spt.logs import log_to
-from spt.vizier import fetch_isochrone_ages
+from spt.sources.vizier import fetch_isochrone_ages
 
 
 def main(smk) -> None:

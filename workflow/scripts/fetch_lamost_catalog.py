@@ -3,8 +3,8 @@
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
-from spt.lamost_archive import query_catalog_near
 from spt.logs import log_to
+from spt.sources.lamost_archive import query_catalog_near
 
 
 def main(smk) -> None:

@@ -1,9 +1,9 @@
-"""Snakemake adapter: fetch the asteroseismic catalogue from VizieR (spt.vizier)."""
+"""Snakemake adapter: fetch the asteroseismic catalogue from VizieR (spt.sources.vizier)."""
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 
 from spt.logs import log_to
-from spt.vizier import fetch_seismic, seismic_preset
+from spt.sources.vizier import fetch_seismic, seismic_preset
 
 
 def main(smk) -> None:

@@ -3,11 +3,11 @@
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
-from spt.clusters import match_members
 from spt.io.files import write_csv
 from spt.io.lamost import read_catalog
-from spt.lamost_archive import download_spectra
 from spt.logs import log_to
+from spt.sources.lamost_archive import download_spectra
+from spt.validation.clusters import match_members
 
 
 def wanted_obsids(smk) -> list[int]:

@@ -3,19 +3,18 @@
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
-from spt.evaluate import read_predictions, scores
-from spt.features import load_pca
 from spt.io.lamost import read_spectrum, spectrum_path
+from spt.io.predictions import read_predictions
 from spt.logs import log_to
-from spt.plots.diagrams import plot_attention, plot_framework
-from spt.plots.losses import plot_loss_preference
-from spt.plots.preprocessing import (
+from spt.paper.plots.diagrams import plot_attention, plot_framework
+from spt.paper.plots.losses import plot_loss_preference
+from spt.paper.plots.preprocessing import (
     pick_examples,
     plot_anomaly_examples,
     plot_label_densities,
     plot_pca_variance,
 )
-from spt.plots.results import (
+from spt.paper.plots.results import (
     plot_age_chemistry,
     plot_baseline_comparison,
     plot_clusters,
@@ -25,6 +24,8 @@ from spt.plots.results import (
     plot_training_curve,
     plot_uncertainties,
 )
+from spt.prep.features import load_pca
+from spt.validation.evaluate import scores
 
 
 def fig01(smk) -> None:

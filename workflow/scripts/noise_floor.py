@@ -3,9 +3,10 @@
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
-from spt.evaluate import noise_floor, read_predictions
 from spt.io.files import write_csv
+from spt.io.predictions import read_predictions
 from spt.logs import log_to
+from spt.validation.evaluate import noise_floor
 
 
 def main(smk) -> None:

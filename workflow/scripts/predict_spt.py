@@ -3,10 +3,13 @@
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import torch
 
-from spt.evaluate import calibration, load_split, prediction_frame
 from spt.io.files import write_csv
+from spt.io.predictions import load_split, prediction_frame
 from spt.logs import log_to
-from spt.train import load_model, pick_device, predict_with_errors
+from spt.model.predict import predict_with_errors
+from spt.model.store import load_model
+from spt.model.train import pick_device
+from spt.validation.evaluate import calibration
 
 
 def main(smk) -> None:

@@ -1,4 +1,4 @@
-"""Snakemake adapter: resample, normalise and flag the matched spectra (spt.spectra)."""
+"""Snakemake adapter: resample, normalise and flag the matched spectra (spt.prep.spectra)."""
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
@@ -6,7 +6,7 @@ import pandas as pd
 from spt.io.files import write_csv
 from spt.io.lamost import spectrum_path
 from spt.logs import log_to
-from spt.spectra import common_grid, merge_config, preprocess_files
+from spt.prep.spectra import common_grid, merge_config, preprocess_files
 
 
 def main(smk) -> None:

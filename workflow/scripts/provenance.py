@@ -3,7 +3,7 @@
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 
 from spt.logs import log_to
-from spt.provenance import write_config, write_software_versions
+from spt.paper.provenance import write_config, write_software_versions
 
 
 def main(smk) -> None:

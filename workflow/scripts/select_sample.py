@@ -3,10 +3,10 @@
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
-from spt.anomalies import flag_label_outliers, rejection_table
 from spt.io.files import write_csv
 from spt.logs import log_to
-from spt.select import select_sample
+from spt.prep.labels import flag_label_outliers
+from spt.prep.select import rejection_table, select_sample
 
 
 def main(smk) -> None:

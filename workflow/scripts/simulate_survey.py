@@ -1,11 +1,11 @@
-"""Snakemake adapter: write the mock LAMOST x Kepler survey (spt.simulate)."""
+"""Snakemake adapter: write the mock LAMOST x Kepler survey (spt.sources.simulate)."""
 
 from pathlib import Path
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 
 from spt.logs import log_to
-from spt.simulate import simulate_survey
+from spt.sources.simulate import simulate_survey
 
 
 def main(smk) -> None:

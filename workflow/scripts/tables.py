@@ -1,12 +1,12 @@
-"""Snakemake adapter: write Table 1 or Table 2 as CSV, LaTeX and Markdown (spt.tables)."""
+"""Snakemake adapter: write Table 1 or Table 2 as CSV, LaTeX and Markdown (spt.paper.tables)."""
 
 from pathlib import Path
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 
-from spt.evaluate import read_predictions
+from spt.io.predictions import read_predictions
 from spt.logs import log_to
-from spt.tables import table1, table2, write_table
+from spt.paper.tables import table1, table2, write_table
 
 
 def main(smk) -> None:

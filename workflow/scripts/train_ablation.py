@@ -2,16 +2,12 @@
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 
-from spt.evaluate import load_split, prediction_frame
 from spt.io.files import write_csv
+from spt.io.predictions import load_split, prediction_frame
 from spt.logs import log_to
-from spt.train import (
-    calibrate_from_settings,
-    config_from_settings,
-    predict_with_errors,
-    save_model,
-    train_model,
-)
+from spt.model.predict import calibrate_from_settings, predict_with_errors
+from spt.model.store import save_model
+from spt.model.train import config_from_settings, train_model
 
 
 def main(smk) -> None:

@@ -1,11 +1,13 @@
-"""Snakemake adapter: train the Spectral Transformer (spt.train)."""
+"""Snakemake adapter: train the Spectral Transformer (spt.model.train)."""
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 
-from spt.evaluate import load_split
 from spt.io.files import write_csv
+from spt.io.predictions import load_split
 from spt.logs import log_to
-from spt.train import calibrate_from_settings, config_from_settings, save_model, train_model
+from spt.model.predict import calibrate_from_settings
+from spt.model.store import save_model
+from spt.model.train import config_from_settings, train_model
 
 
 def main(smk) -> None:

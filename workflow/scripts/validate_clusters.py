@@ -4,11 +4,11 @@ import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 import torch
 
-from spt.clusters import match_members, summarise_clusters
-from spt.inference import predict_files
 from spt.io.files import write_csv
 from spt.io.lamost import read_catalog, spectrum_path
 from spt.logs import log_to
+from spt.model.inference import predict_files
+from spt.validation.clusters import match_members, summarise_clusters
 
 
 def main(smk) -> None:

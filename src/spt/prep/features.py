@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.decomposition import PCA
 
 from spt.io.files import write_bytes
-from spt.spectra import load_spectra, write_npz
+from spt.prep.spectra import load_spectra, write_npz
 
 PathLike = str | os.PathLike[str]
 

@@ -1,7 +1,7 @@
 """Result figures (our Figs. 6-12 and the training curve), one function per figure.
 
 Every function takes frames, writes ``path`` as PDF and a PNG beside it with
-`spt.plots.style.save_figure` (byte-reproducible), and returns the PDF path. ``note`` is drawn
+`spt.paper.plots.style.save_figure` (byte-reproducible), and returns the PDF path. ``note`` is drawn
 small in the lower-right corner (e.g. "simulated survey — not the paper's data").
 """
 
@@ -19,9 +19,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
-from spt.evaluate import calibration
-from spt.metrics import MAD_TO_SIGMA, delta_p, robust_scatter
-from spt.plots.style import COLORS, new_figure, save_figure
+from spt.paper.plots.style import COLORS, new_figure, save_figure
+from spt.validation.evaluate import calibration
+from spt.validation.metrics import MAD_TO_SIGMA, delta_p, robust_scatter
 
 PathLike = str | os.PathLike[str]
 
@@ -259,8 +259,8 @@ def plot_baseline_comparison(
 
     ``scores`` has one row per model: ``model`` (column or index) and ``age_delta_p,
     mass_delta_p`` [, ``age_robust_scatter, mass_robust_scatter``] in % (the keys of
-    `spt.evaluate.scores`). The model named ``highlight`` is drawn in the accent colour, and the
-    paper's published SPT Delta_P is a dashed reference line.
+    `spt.validation.evaluate.scores`). The model named ``highlight`` is drawn in the accent
+    colour, and the paper's published SPT Delta_P is a dashed reference line.
     """
     frame = _score_frame(scores, "model")
     _require(frame, ["model", "age_delta_p", "mass_delta_p"], "baseline scores")
@@ -329,8 +329,8 @@ def plot_isochrone_comparison(
 ) -> Path:
     """Fig. 10: SPT vs isochrone ages by evolutionary state (left) and the log offsets (right).
 
-    Takes the two frames of `spt.isochrones.compare_isochrone_ages`; the legend gives each
-    state's median offset and robust scatter in dex.
+    Takes the two frames of `spt.validation.isochrones.compare_isochrone_ages`; the legend gives
+    each state's median offset and robust scatter in dex.
     """
     _require(per_star, ["state", "age", "age_iso", "offset_dex"], "isochrone comparison")
     _require(summary, ["state", "n", "median_offset_dex", "scatter_dex"], "isochrone summary")
@@ -410,9 +410,9 @@ def plot_clusters(
 ) -> Path:
     """Fig. 11: members' SPT ages (left) and masses (right) per cluster against the literature.
 
-    One row per cluster of ``summary`` (`spt.clusters.summarise_clusters`): members with their
-    MC-dropout errors, the median with its standard error, and the literature value ± 1 sigma as
-    a band (the mass band only where the summary has ``mass_lit``).
+    One row per cluster of ``summary`` (`spt.validation.clusters.summarise_clusters`): members with
+    their MC-dropout errors, the median with its standard error, and the literature value ± 1 sigma
+    as a band (the mass band only where the summary has ``mass_lit``).
     """
     _require(member_predictions, ["cluster", "member_id", "age", "mass"], "member predictions")
     _require(summary, ["cluster", "n_used", "age_median", "age_sem", "age_lit"], "summary")
@@ -535,7 +535,7 @@ def plot_age_chemistry(
 def plot_training_curve(history: pd.DataFrame, path: PathLike, note: str | None = None) -> Path:
     """Training and validation loss per epoch, the best epoch marked, learning rate on a twin axis.
 
-    ``history`` has the columns of `spt.train.HISTORY_COLUMNS` (``epoch, train_loss, val_loss,
+    ``history`` has the columns of `spt.model.train.HISTORY_COLUMNS` (``epoch, train_loss, val_loss,
     lr``).
     """
     _require(history, ["epoch", "train_loss", "val_loss", "lr"], "training history")

@@ -4,7 +4,7 @@ Conventions
 -----------
 - Ages in Gyr, masses in Msun. The literature age of a cluster comes from ``clusters.csv``
   (``age_lit``, ``e_age_lit``) or from the config entry (``age``/``e_age`` in Gyr, or
-  ``log_age``/``e_log_age`` in log10 yr, converted by `spt.vizier.literature_age`).
+  ``log_age``/``e_log_age`` in log10 yr, converted by `spt.sources.vizier.literature_age`).
 - Per cluster, over its matched members: the median prediction, the robust scatter
   ``1.4826 * MAD`` (same units as the label) and the standard error of the median
   ``1.2533 * sigma / sqrt(n)``, with sigma the robust scatter (for a single member, its own
@@ -27,8 +27,8 @@ import pandas as pd
 from astropy import units as u
 from astropy.coordinates import SkyCoord, search_around_sky
 
-from spt.metrics import MAD_TO_SIGMA
-from spt.vizier import literature_age
+from spt.sources.vizier import literature_age
+from spt.validation.metrics import MAD_TO_SIGMA
 
 #: sqrt(pi / 2): the standard error of a Gaussian sample's median over that of its mean.
 MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2.0)

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from spt.plots.style import save_figure
+from spt.paper.plots.style import save_figure
 
 
 def loss_geometry(labels: np.ndarray) -> dict[str, np.ndarray]:

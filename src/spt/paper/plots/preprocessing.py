@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import gaussian_kde
 
-from spt.anomalies import ANOMALY_TYPES
-from spt.plots.style import COLORS, new_figure, save_figure
+from spt.paper.plots.style import COLORS, new_figure, save_figure
+from spt.prep.anomalies import ANOMALY_TYPES
 
 PathLike = str | os.PathLike[str]
 
@@ -31,8 +31,8 @@ def pick_examples(
     """One example per anomaly type: the flagged spectrum with the highest score of that type.
 
     Prefers spectra flagged for that type alone. ``flags`` is the output of
-    `spt.anomalies.flag_spectra` (or the report of `spt.spectra.preprocess_files`); ``read``
-    maps an obsid to a `LamostSpectrum`. Types with no flagged spectrum are left out.
+    `spt.prep.anomalies.flag_spectra` (or the report of `spt.prep.spectra.preprocess_files`);
+    ``read`` maps an obsid to a `LamostSpectrum`. Types with no flagged spectrum are left out.
     """
     examples: dict[str, dict[str, Any]] = {}
     for name in types:
@@ -125,7 +125,7 @@ def plot_label_densities(before: pd.DataFrame, after: pd.DataFrame, path: PathLi
 def plot_pca_variance(pca: Any, path: PathLike) -> Path:
     """Explained variance of each principal component and its cumulative sum.
 
-    ``pca`` is a fitted sklearn PCA or the bundle of `spt.features.load_pca`.
+    ``pca`` is a fitted sklearn PCA or the bundle of `spt.prep.features.load_pca`.
     """
     model = pca["pca"] if isinstance(pca, Mapping) else pca
     ratio = np.asarray(model.explained_variance_ratio_, dtype=float)

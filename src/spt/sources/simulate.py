@@ -31,9 +31,9 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from tqdm import tqdm
 
-from spt import seismo
 from spt.io.files import write_csv
 from spt.io.lamost import LamostSpectrum, spectrum_path, write_catalog, write_spectrum
+from spt.sources import seismo
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from astropy.table import Column, MaskedColumn, Table
 
 from spt.io.lamost import LamostSpectrum, loglinear_wavelength, spectrum_path, write_spectrum
 
-FIXTURES = Path(__file__).parent / "data" / "vizier"
+FIXTURES = Path(__file__).parents[1] / "data" / "vizier"
 MIGLIO_FIXTURE = FIXTURES / "J_A+A_645_A85_catalog.xml"
 CANTAT_FIXTURE = FIXTURES / "J_A+A_640_A1_nodup.xml"
 BERGER_FIXTURE = FIXTURES / "J_AJ_159_280_table2.xml"

@@ -15,15 +15,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spt.features import load_pca, transform_spectra
-from spt.spectra import (
+from spt.model.predict import predict_with_errors
+from spt.model.store import load_model
+from spt.model.train import pick_device
+from spt.prep.features import load_pca, transform_spectra
+from spt.prep.spectra import (
     common_grid,
     load_spectra,
     merge_config,
     preprocess_files,
     template_from_npz,
 )
-from spt.train import load_model, pick_device, predict_with_errors
 
 PathLike = str | os.PathLike[str]
 ANOMALY_COLUMNS = ("oscillation", "missing", "outlier", "negative")

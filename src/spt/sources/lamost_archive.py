@@ -10,9 +10,9 @@ the same layout for DR8, DR10 and DR11 v2.0; DR4-DR7 used ``http://drN.lamost.or
 
 Both templates are parameters, so a change on LAMOST's side (its newer ``/openapi/`` routes,
 for instance) is a configuration change. The cone search takes one position per request, so
-the catalogue query runs one request per star through ``spt.fetch.download_many`` (bounded
-pool, retries, token handling) and caches every response: a rerun asks only for the cones that
-failed. Column names come back in LAMOST's own lower case; DR4-DR9 cone searches prefix them
+the catalogue query runs one request per star through ``spt.sources.download.download_many``
+(bounded pool, retries, token handling) and caches every response: a rerun asks only for the cones
+that failed. Column names come back in LAMOST's own lower case; DR4-DR9 cone searches prefix them
 (``catalogue_obsid``), which is stripped.
 """
 
@@ -34,7 +34,6 @@ from astropy.coordinates import SkyCoord
 from astropy.io import votable
 from astropy.io.votable.exceptions import VOWarning
 
-from spt.fetch import DownloadJob, DownloadReport, download_many, write_failures
 from spt.io.lamost import (
     CATALOG_COLUMNS,
     LamostFormatError,
@@ -42,6 +41,7 @@ from spt.io.lamost import (
     spectrum_path,
     write_catalog,
 )
+from spt.sources.download import DownloadJob, DownloadReport, download_many, write_failures
 
 PathLike = str | os.PathLike[str]
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spt.evaluate import calibration, scores
 from spt.io.files import atomic_path, write_csv
+from spt.validation.evaluate import calibration, scores
 
 #: The paper's test-set scores of SPT on LAMOST DR9 (abstract of Zhang et al. 2024).
 PAPER_SPT = {"age_delta_p": 17.64, "mass_delta_p": 6.61}

@@ -2,9 +2,9 @@
 
 Both go through astroquery's ``Vizier`` with the server as a parameter (a mirror such as
 ``vizier.cds.unistra.fr``, or ``127.0.0.1:<port>`` in tests), ask for every column
-(``columns=["**"]``) and every row, retry faults with the policy of ``spt.fetch``, and write the
-pipeline's contract files atomically. An output that already exists and reads back with the
-contract columns is reused without any query.
+(``columns=["**"]``) and every row, retry faults with the policy of ``spt.sources.download``, and
+write the pipeline's contract files atomically. An output that already exists and reads back with
+the contract columns is reused without any query.
 
 Seismic catalogues (a config choice; the paper does not say which it used)
 ---------------------------------------------------------------------------
@@ -60,8 +60,8 @@ import pandas as pd
 from astropy.table import Table
 from astroquery.vizier import Vizier
 
-from spt.fetch import call_with_retries, check_status
 from spt.io.files import write_csv
+from spt.sources.download import call_with_retries, check_status
 
 PathLike = str | os.PathLike[str]
 log = logging.getLogger(__name__)

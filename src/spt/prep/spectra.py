@@ -19,7 +19,7 @@ The choices (the paper states none of them):
   narrow lines, and, unlike an upper envelope or a high percentile, is not biased upwards by
   noise, so the same star normalises the same way at S/N 10 and 300.
 * Masked grid pixels carry ``fill_value`` (1.0, the continuum) and zero inverse variance;
-  `spt.features` later replaces them by the training spectra's median at that pixel.
+  `spt.prep.features` later replaces them by the training spectra's median at that pixel.
 """
 
 from __future__ import annotations
@@ -42,15 +42,15 @@ from scipy import ndimage
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from spt.anomalies import (
+from spt.io.files import atomic_path
+from spt.io.lamost import LamostFormatError, LamostSpectrum, read_spectrum
+from spt.prep.anomalies import (
     ANOMALY_TYPES,
     Template,
     apply_template,
     detect_all,
     population_template,
 )
-from spt.io.files import atomic_path
-from spt.io.lamost import LamostFormatError, LamostSpectrum, read_spectrum
 
 PathLike = str | os.PathLike[str]
 
@@ -334,8 +334,8 @@ def preprocess_files(
     is set by ``chunk_size`` (two chunks are in flight), not by the number of spectra. Returns
     one row per input: obsid, ``ok``, ``problem`` (the reason when not ok), the info of
     `preprocess_one` and, when ``anomaly_cfg`` is given (``{}`` for the defaults), the anomaly
-    flags of `spt.anomalies.detect_all` run on the raw spectrum, with outliers re-decided
-    (`spt.anomalies.apply_template`) against ``template`` or, when none is given, the median
+    flags of `spt.prep.anomalies.detect_all` run on the raw spectrum, with outliers re-decided
+    (`spt.prep.anomalies.apply_template`) against ``template`` or, when none is given, the median
     normalised spectrum of the first ``template_rows`` usable spectra if there are at least
     ``min_template_rows`` of them. For a handful of spectra (e.g. cluster members) pass the
     training run's template (`template_from_npz`): a median of a few spectra is no population.
@@ -434,7 +434,7 @@ def read_npz_rows(path: PathLike, key: str, n_rows: int) -> np.ndarray:
 
 
 def template_from_npz(path: PathLike, max_rows: int = 1000) -> Template:
-    """The population template (`spt.anomalies.population_template`) of a ``spectra.npz``.
+    """The population template (`spt.prep.anomalies.population_template`) of a ``spectra.npz``.
 
     Reads only the first ``max_rows`` spectra; rows that could not be preprocessed are skipped.
     """

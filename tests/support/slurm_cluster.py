@@ -184,7 +184,7 @@ def write_config(
         path.mkdir(parents=True, exist_ok=True)
     gres = f" Gres=gpu:{gpus}" if gpus else ""
     lines = [
-        "# Single-node test cluster written by tests/slurm_cluster.py; not for production.",
+        "# Single-node test cluster written by tests/support/slurm_cluster.py; not for production.",
         "ClusterName=spttest",
         f"SlurmctldHost={NODE}(127.0.0.1)",
         # Random free ports; every address below is 127.0.0.1. (CommunicationParameters=
@@ -388,7 +388,7 @@ def start(
 
 
 def main() -> None:
-    """Start a cluster by hand (``python -m tests.slurm_cluster``) and stop it on Ctrl-C."""
+    """Start a cluster by hand (``python -m tests.support.slurm_cluster``) and stop it on Ctrl-C."""
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="spt-slurm-"))

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from spt.metrics import MAD_TO_SIGMA, delta_p, median_rel_residual, robust_scatter
+from spt.validation.metrics import MAD_TO_SIGMA, delta_p, median_rel_residual, robust_scatter
 
 STATES = {1: "RGB", 2: "red clump"}
 SUMMARY_STATES = ("RGB", "red clump", "all")

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from spt.plots.style import save_figure
+from spt.paper.plots.style import save_figure
 
 _COLORS = {
     "data": "#dbe9f6",

@@ -1,0 +1,167 @@
+"""Monte-Carlo-dropout prediction and the validation-fitted error floor of its errors."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from spt.model.spt import SpectralTransformer
+from spt.model.train import DEFAULT_MC_PASSES, _as_float32
+from spt.model.uncertainty import ONE_SIGMA, fit_error_floor, total_std
+
+# MC-dropout chunking: a bound on the largest activation of one batched forward pass. On a
+# 2-core CPU, chunks with a largest activation of 5-40 MB all ran at ~70 % of the matmul
+# ceiling and larger ones slowed down (more time in page faults for fresh buffers); measured
+# with benchmarks/bench_model.py --sweep.
+MC_ACTIVATION_BYTES = {"cpu": 24 * 2**20, "cuda": 2 * 2**30}
+
+
+@contextlib.contextmanager
+def _mc_dropout(model: nn.Module) -> Iterator[None]:
+    """Eval mode (BatchNorm running statistics) with only the dropout layers active."""
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.train()
+    try:
+        yield
+    finally:
+        for m, mode in modes.items():
+            m.train(mode)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    """The device holding the model's parameters."""
+    return next(model.parameters()).device
+
+
+def predict(
+    model: SpectralTransformer, X: np.ndarray, batch_size: int = 4096
+) -> NDArray[np.float64]:
+    """Deterministic prediction (dropout off), (n, n_outputs) in physical units."""
+    Xf = _as_float32("X", X)
+    device = _model_device(model)
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(Xf), batch_size):
+                xb = torch.from_numpy(Xf[start : start + batch_size]).to(device)
+                out.append(model(xb).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out).numpy().astype(np.float64)
+
+
+def mc_batch_size(model: SpectralTransformer, passes: int, device: torch.device) -> int:
+    """Spectra per MC-dropout forward pass so that the widest activation fits MC_ACTIVATION_BYTES.
+
+    The widest activation is the fused Q/K/V projection (or the FFN hidden layer): one row of
+    that width per token of each of the batch × passes sequences.
+    """
+    cfg = model.config_dict()
+    width = max(3 * cfg["n_heads"] * cfg["d_head"], cfg["ffn_dim"], cfg["d_model"])
+    budget = MC_ACTIVATION_BYTES.get(device.type, MC_ACTIVATION_BYTES["cpu"])
+    return max(1, budget // (4 * width * cfg["n_tokens"] * passes))
+
+
+def predict_mc(
+    model: SpectralTransformer,
+    X: np.ndarray,
+    passes: int = DEFAULT_MC_PASSES,
+    batch_size: int | None = None,
+    seed: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Monte-Carlo-dropout mean and std (n, n_outputs), physical units, for PCA vectors X.
+
+    Each chunk of ``batch_size`` spectra (default: ``mc_batch_size``) is replicated ``passes``
+    times along the batch axis (after the deterministic embedding) and run as ONE forward
+    pass, so memory is bounded by batch_size × passes sequences. Dropout is on, BatchNorm uses
+    its running statistics. The std is the sample std over passes (ddof 1; zero when passes is
+    1). Both are taken in the head's space and converted: with ``log_labels`` the mean is the
+    geometric mean of the passes and the std its first-order image, mean × std(log).
+    Deterministic for a fixed seed, batch size and device; the caller's RNG is untouched.
+    """
+    if passes < 1:
+        raise ValueError("passes must be >= 1")
+    Xf = _as_float32("X", X)
+    device = _model_device(model)
+    batch_size = batch_size or mc_batch_size(model, passes, device)
+    means, stds = [], []
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda), _mc_dropout(model), torch.inference_mode():
+        torch.manual_seed(seed)
+        for start in range(0, len(Xf), batch_size):
+            xb = torch.from_numpy(Xf[start : start + batch_size]).to(device)
+            samples = model(xb, repeats=passes, encoded=True).view(len(xb), passes, -1).double()
+            spread = samples.std(dim=1) if passes > 1 else torch.zeros_like(samples[:, 0])
+            mean, spread = model.decode_moments(samples.mean(dim=1), spread)
+            means.append(mean.cpu())
+            stds.append(spread.cpu())
+    return torch.cat(means).numpy(), torch.cat(stds).numpy()
+
+
+def calibrate_error_floor(
+    model: SpectralTransformer,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    y_err_val: np.ndarray | None = None,
+    passes: int = DEFAULT_MC_PASSES,
+    seed: int = 0,
+    target: float = ONE_SIGMA,
+) -> NDArray[np.float64]:
+    """Fit the model's fractional error floor per label on validation stars and store it.
+
+    See ``spt.model.uncertainty``: afterwards ``predict_with_errors`` gives errors that cover
+    ``target`` of the validation labels (their own errors added). Returns the floors.
+    """
+    mean, std_mc = predict_mc(model, X_val, passes=passes, seed=seed)
+    y_val = np.asarray(y_val, dtype=float)
+    errs = [None] * y_val.shape[1] if y_err_val is None else np.asarray(y_err_val, float).T
+    floors = np.array(
+        [
+            fit_error_floor(mean[:, j], std_mc[:, j], y_val[:, j], errs[j], target)
+            for j in range(y_val.shape[1])
+        ]
+    )
+    with torch.no_grad():
+        model.err_floor.copy_(torch.as_tensor(floors))
+    return floors
+
+
+def calibrate_from_settings(
+    model: SpectralTransformer, val: Mapping[str, np.ndarray], predict: Mapping[str, Any], seed: int
+) -> NDArray[np.float64] | None:
+    """``calibrate_error_floor`` on a validation split when the config's ``predict.calibrate``
+    asks for it (with its ``mc_passes`` and ``coverage``); returns the floors, or None."""
+    if not predict["calibrate"]:
+        return None
+    floors = calibrate_error_floor(
+        model, val["X"], val["y"], val["y_err"], predict["mc_passes"], seed, predict["coverage"]
+    )
+    logging.getLogger(__name__).info(
+        "error floor (fraction of the prediction): age %.3f, mass %.3f", *floors[:2]
+    )
+    return floors
+
+
+def predict_with_errors(
+    model: SpectralTransformer,
+    X: np.ndarray,
+    passes: int = DEFAULT_MC_PASSES,
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """MC-dropout mean, calibrated error (spread with the model's error floor) and the spread."""
+    mean, std_mc = predict_mc(model, X, passes=passes, batch_size=batch_size, seed=seed)
+    floor = model.err_floor.detach().cpu().numpy()
+    return mean, total_std(mean, std_mc, floor), std_mc

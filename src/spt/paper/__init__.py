@@ -1,0 +1,1 @@
+"""The paper's products: figures, tables, provenance and the HTML report check."""

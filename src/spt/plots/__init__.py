@@ -1,1 +1,0 @@
-"""Figures of the paper, one function per figure, all in the shared style of `spt.plots.style`."""

@@ -1,0 +1,1 @@
+"""From catalogues and spectra to features: cross-match, spectra, anomalies, sample, PCA."""

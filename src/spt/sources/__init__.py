@@ -1,0 +1,1 @@
+"""Where the survey comes from: the mock survey, VizieR, the LAMOST archive, HTTP download."""

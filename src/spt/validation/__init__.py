@@ -1,0 +1,1 @@
+"""Scores and checks of predictions: metrics, calibration, open clusters, isochrone ages."""

@@ -1,0 +1,1 @@
+"""Test support code: loopback servers, a throw-away SLURM cluster, constructed spectra."""
