@@ -6,7 +6,8 @@ itself after ``lifetime`` seconds even if a test forgets to. Nothing here reache
 - ``LoopbackServer``: a threaded ``http.server`` whose routes serve bytes (or build them from
   the request) with a per-request fault script: ``ok``, an HTTP status such as ``500`` or
   ``404``, ``sleep`` (answer only after ``sleep_s``, longer than the client's time-out),
-  ``truncate`` (Content-Length larger than what is sent), ``garbage`` (200 with junk),
+  ``truncate`` (Content-Length larger than what is sent), ``trickle`` (the body 1 kB every
+  0.2 s, so no read ever times out), ``garbage`` (200 with junk),
   ``ignore_range`` (200 with the whole body even when a Range was asked for). The last entry of
   a script repeats. Routes honour ``Range: bytes=N-`` with 206 (or 416 past the end).
 - ``self_signed_cert``: a certificate for IP 127.0.0.1 (``cryptography``, else ``openssl``).
@@ -159,6 +160,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         if req.method == "HEAD":
+            return
+        if fault == "trickle":  # 1 kB every 0.2 s: alive, never timing out, never done
+            for i in range(0, len(chunk), 1024):
+                self.wfile.write(chunk[i : i + 1024])
+                self.wfile.flush()
+                if self.server.state.stopping.wait(0.2):
+                    return
             return
         if fault == "truncate":
             self.wfile.write(chunk[: len(chunk) // 2])

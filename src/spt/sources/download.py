@@ -9,8 +9,18 @@ Retry policy (also used by the VizieR and LAMOST catalogue queries through
 ``call_with_retries``): connection errors, time-outs, truncated bodies, HTTP 5xx and the two
 "try again later" codes 408 and 429 are retried with exponential back-off
 (``backoff * 2**(attempt - 1)`` seconds, capped, or the server's ``Retry-After``); any other
-4xx (404, 401, 403, ...) fails at once. A file that arrives whole but fails validation is
-removed and reported, not retried: the archive served something that is not what we asked for.
+4xx (404, 401, 403, ...) fails at once. Faults that another attempt cannot heal fail at once
+too (see ``permanent_cause``): a host name that does not resolve (``socket.gaierror``,
+urllib3's ``NameResolutionError``), a connection refused by the host, a TLS certificate that
+does not verify. A file that arrives whole but fails validation is removed and reported, not
+retried: the archive served something that is not what we asked for.
+
+Time bounds: ``timeout`` applies to connecting and to each read (a silent, dropped connection
+ends an attempt after ``timeout`` seconds), not to a whole body. On top of it every job (one
+file, or one ``call_with_retries`` call) has a wall-clock budget, by default
+``total_time_limit`` = (retries + 1) x timeout + the back-off waits: no attempt starts, and no
+download keeps reading (a server trickling bytes), once it is spent. With the defaults of
+config ``vizier`` (timeout_s 300, retries 3, backoff_s 5) that is 1,275 s per query.
 
 An archive token is read from the environment variable named by ``token_env`` and sent as a
 query parameter (LAMOST's archive reads ``?token=...``). It never reaches a log record, an
@@ -24,6 +34,8 @@ import contextlib
 import logging
 import os
 import re
+import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -36,6 +48,7 @@ from typing import Literal, TypeVar
 
 import pandas as pd
 import requests
+import urllib3.exceptions
 from tqdm.auto import tqdm
 
 from spt.io.files import write_csv
@@ -194,10 +207,46 @@ def check_status(response: requests.Response, what: str) -> None:
     raise PermanentError(message)
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception behind it: causes, contexts, ``reason`` and exception args
+    (requests wraps urllib3's MaxRetryError, which holds the real fault as ``reason``)."""
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        stack.extend((item.__cause__, item.__context__, getattr(item, "reason", None)))
+        stack.extend(item.args)
+
+
+def permanent_cause(exc: BaseException) -> str | None:
+    """Why another attempt cannot help (None if it might): a host name that does not resolve,
+    a connection refused by the host, or a TLS certificate that does not verify."""
+    for item in _chain(exc):
+        if isinstance(item, socket.gaierror | urllib3.exceptions.NameResolutionError):
+            return "the host name does not resolve (DNS lookup failed)"
+        if isinstance(item, ConnectionRefusedError):
+            return "the host refused the connection (nothing listens on that port)"
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return "the server's TLS certificate does not verify"
+    return None
+
+
+def total_time_limit(retries: int, timeout: float, backoff: float, max_backoff: float) -> float:
+    """Default wall-clock budget of one job: (retries + 1) x timeout plus every back-off wait."""
+    waits = sum(backoff_delay(a, backoff, max_backoff, None) for a in range(1, retries + 1))
+    return (retries + 1) * timeout + waits
+
+
 def classify(exc: BaseException) -> type[RetryableError] | type[PermanentError] | None:
     """Which of our two fault classes a requests/urllib3 exception belongs to (None: neither)."""
     if isinstance(exc, RetryableError | PermanentError):
         return type(exc)
+    if permanent_cause(exc) is not None:
+        return PermanentError
     if isinstance(exc, requests.exceptions.HTTPError) and exc.response is not None:
         status = exc.response.status_code
         return RetryableError if status >= 500 or status in RETRYABLE_4XX else PermanentError
@@ -231,22 +280,41 @@ def call_with_retries(
     backoff: float,
     max_backoff: float = 60.0,
     secrets: Sequence[str] = (),
+    timeout: float | None = None,
+    max_total_s: float | None = None,
 ) -> T:
     """Call ``func`` until it succeeds, retrying retryable faults ``retries`` times.
 
-    Raises RuntimeError naming ``what``, the number of attempts and the last (redacted) fault.
+    ``func`` should bound each attempt itself (pass ``timeout`` to the HTTP client). No attempt
+    starts once ``max_total_s`` seconds have passed (default, when ``timeout`` is given:
+    ``total_time_limit``). Raises RuntimeError naming ``what``, the number of attempts, the
+    last (redacted) fault and, for a fault that cannot heal, why it was not retried.
     """
     attempts = retries + 1
+    if max_total_s is None and timeout is not None:
+        max_total_s = total_time_limit(retries, timeout, backoff, max_backoff)
+    start = time.monotonic()
     for attempt in range(1, attempts + 1):
         try:
             return func()
         except Exception as exc:
             kind = classify(exc)
             reason = redact(f"{type(exc).__name__}: {exc}", secrets)
+            if kind is None:
+                raise
+            why = permanent_cause(exc)
+            if why is not None:
+                reason += f" (not retried: {why})"
             if kind is RetryableError and attempt < attempts:
                 delay = backoff_delay(
                     attempt, backoff, max_backoff, getattr(exc, "retry_after", None)
                 )
+                elapsed = time.monotonic() - start
+                if max_total_s is not None and elapsed + delay > max_total_s:
+                    raise RuntimeError(
+                        f"{what}: gave up after {attempt} attempt(s) and {elapsed:.1f} s, "
+                        f"another would pass the time limit of {max_total_s:.0f} s: {reason}"
+                    ) from None
                 log.warning(
                     "%s: attempt %d/%d failed (%s); retrying in %.1f s",
                     what,
@@ -257,8 +325,6 @@ def call_with_retries(
                 )
                 time.sleep(delay)
                 continue
-            if kind is None:
-                raise
             raise RuntimeError(f"{what}: failed after {attempt} attempt(s): {reason}") from None
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -301,8 +367,14 @@ class _Fetcher:
         token_param: str,
         validate: Validator | None,
         headers: dict[str, str] | None,
+        max_job_s: float | None = None,
     ) -> None:
         self.retries = retries
+        self.max_job_s = (
+            total_time_limit(retries, timeout, backoff, max_backoff)
+            if max_job_s is None
+            else max_job_s
+        )
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.timeout = timeout
@@ -347,9 +419,10 @@ class _Fetcher:
         attempts = self.retries + 1
         resumed = False
         received = 0
+        deadline = time.monotonic() + self.max_job_s
         for attempt in range(1, attempts + 1):
             try:
-                got, was_resumed = self._attempt(job)
+                got, was_resumed = self._attempt(job, deadline)
                 received += got
                 resumed = resumed or was_resumed
             except RetryableError as exc:
@@ -357,6 +430,9 @@ class _Fetcher:
                 if attempt == attempts:
                     return self._fail(job, attempt, reason, received)
                 delay = backoff_delay(attempt, self.backoff, self.max_backoff, exc.retry_after)
+                if time.monotonic() + delay > deadline:
+                    reason += f"; no time left for another attempt (limit {self.max_job_s:.0f} s)"
+                    return self._fail(job, attempt, reason, received)
                 log.info(
                     "%s: attempt %d/%d failed (%s); retrying in %.2f s",
                     job.key,
@@ -396,8 +472,12 @@ class _Fetcher:
         )
         return JobResult(job.key, job.url, job.dest, "failed", attempts, reason, received)
 
-    def _attempt(self, job: DownloadJob) -> tuple[int, bool]:
-        """One GET into the .part file; returns (bytes received, resumed from an offset)."""
+    def _attempt(self, job: DownloadJob, deadline: float) -> tuple[int, bool]:
+        """One GET into the .part file; returns (bytes received, resumed from an offset).
+
+        Stops reading (PermanentError; the .part file is kept for a later run) once the job's
+        ``deadline`` (time.monotonic) has passed.
+        """
         part = part_path(job.dest)
         offset = part.stat().st_size if part.exists() else 0
         headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -438,6 +518,11 @@ class _Fetcher:
                     for chunk in response.iter_content(_CHUNK):
                         fh.write(chunk)
                         received += len(chunk)
+                        if time.monotonic() > deadline:
+                            raise PermanentError(
+                                f"{what}: time limit of {self.max_job_s:.0f} s passed after "
+                                f"{received} bytes (server too slow); rerun to resume"
+                            )
             except requests.RequestException as exc:
                 raise self._wrap(f"{what}: body broken after {received} bytes", exc) from None
             except OSError as exc:
@@ -450,7 +535,9 @@ class _Fetcher:
 
     def _wrap(self, what: str, exc: requests.RequestException) -> Exception:
         kind = classify(exc) or RetryableError
-        return kind(f"{what}: {type(exc).__name__}: {exc}")
+        why = permanent_cause(exc)
+        note = f" (not retried: {why})" if why is not None else ""
+        return kind(f"{what}: {type(exc).__name__}: {exc}{note}")
 
 
 # --------------------------------------------------------------------------- many jobs
@@ -486,11 +573,14 @@ def download_many(
     progress: bool = True,
     max_backoff: float = 60.0,
     headers: dict[str, str] | None = None,
+    max_job_s: float | None = None,
 ) -> DownloadReport:
     """Fetch every job (key, url, dest) into place and report each outcome; never raises per job.
 
     ``dest`` paths that are relative are taken under ``dest_dir``. ``timeout`` (s) applies to
     connecting and to each read. ``retries`` is the number of extra attempts after the first.
+    ``max_job_s`` bounds one job's wall-clock time over all its attempts (default
+    ``total_time_limit``); past it the job fails and its ``.part`` file stays for a rerun.
     Files already present and accepted by ``validate`` (any non-empty file when there is no
     validator) are skipped without any request; present but rejected ones are fetched again.
     """
@@ -512,6 +602,7 @@ def download_many(
         token_param=token_param,
         validate=validate,
         headers=headers,
+        max_job_s=max_job_s,
     )
     results: dict[int, JobResult] = {}
     bar = tqdm(total=len(job_list), unit="file", desc="download", disable=not progress)
