@@ -18,7 +18,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from spt.model import SpectralTransformer
-from spt.model.predict import mc_batch_size, predict_mc
+from spt.model.predict import PredictConfig, mc_batch_size, predict_mc
 from spt.model.train import TrainConfig, pick_device, train_model
 
 
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--n-features", type=int, default=200, help="PCA components")
     parser.add_argument("--n-train", type=int, default=2700)
     parser.add_argument("--n-predict", type=int, default=1024)
-    parser.add_argument("--passes", type=int, default=TrainConfig().mc_passes, help="MC T")
+    parser.add_argument("--passes", type=int, default=PredictConfig.mc_passes, help="MC T")
     parser.add_argument("--batch-size", type=int, default=0, help="0: mc_batch_size()")
     parser.add_argument("--train-epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)

@@ -250,7 +250,7 @@ def test_invalid_inputs_raise(data: tuple[np.ndarray, ...], tmp_path: Path) -> N
         train_model(bad, yt, Xv, yv, TrainConfig.tiny(), tmp_path / "e.pt", progress=False)
     with pytest.raises(ValueError, match="do not match"):
         train_model(Xt, yt[:-1], Xv, yv, TrainConfig.tiny(), tmp_path / "e.pt", progress=False)
-    with pytest.raises(ValueError, match="unknown TrainConfig keys"):
+    with pytest.raises(ValueError, match="unknown train setting"):
         TrainConfig.from_dict({"epochs": 3, "learning_rate": 0.1})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,8 +14,32 @@ from numpy.typing import NDArray
 from torch import nn
 
 from spt.model.spt import SpectralTransformer
-from spt.model.train import DEFAULT_MC_PASSES, _as_float32
+from spt.model.train import _as_float32
 from spt.model.uncertainty import ONE_SIGMA, fit_error_floor, total_std
+from spt.settings import from_mapping
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """The config's ``predict`` section: MC-dropout passes T and the error calibration (ours).
+
+    With ``calibrate`` a fractional error floor per label is fitted on the validation split so
+    that ``coverage`` of its labels lie within 1 sigma (`spt.model.uncertainty`).
+    """
+
+    mc_passes: int = 50
+    calibrate: bool = True
+    coverage: float = 0.683
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | PredictConfig) -> PredictConfig:
+        """Build from the config's ``predict`` section (a PredictConfig is returned as is)."""
+        if isinstance(values, PredictConfig):
+            return values
+        return from_mapping(cls, values, "predict")
+
+
+DEFAULT_MC_PASSES = PredictConfig.mc_passes
 
 # MC-dropout chunking: a bound on the largest activation of one batched forward pass. On a
 # 2-core CPU, chunks with a largest activation of 5-40 MB all ran at ~70 % of the matmul
@@ -139,14 +164,18 @@ def calibrate_error_floor(
 
 
 def calibrate_from_settings(
-    model: SpectralTransformer, val: Mapping[str, np.ndarray], predict: Mapping[str, Any], seed: int
+    model: SpectralTransformer,
+    val: Mapping[str, np.ndarray],
+    predict: Mapping[str, Any] | PredictConfig,
+    seed: int,
 ) -> NDArray[np.float64] | None:
     """``calibrate_error_floor`` on a validation split when the config's ``predict.calibrate``
     asks for it (with its ``mc_passes`` and ``coverage``); returns the floors, or None."""
-    if not predict["calibrate"]:
+    cfg = PredictConfig.from_mapping(predict)
+    if not cfg.calibrate:
         return None
     floors = calibrate_error_floor(
-        model, val["X"], val["y"], val["y_err"], predict["mc_passes"], seed, predict["coverage"]
+        model, val["X"], val["y"], val["y_err"], cfg.mc_passes, seed, cfg.coverage
     )
     logging.getLogger(__name__).info(
         "error floor (fraction of the prediction): age %.3f, mass %.3f", *floors[:2]

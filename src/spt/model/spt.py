@@ -9,6 +9,9 @@ in that space, and ``forward`` returns their exponential.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -16,9 +19,41 @@ import torch
 from torch import Tensor, nn
 
 from spt.model.attention import SOFTMAX_KINDS, HadamardSelfAttention, TokenDropout
+from spt.settings import from_mapping
 
 TokenLayout = Literal["chunks", "components"]
 TOKEN_LAYOUTS: tuple[str, ...] = get_args(TokenLayout)
+
+
+@dataclass(frozen=True)
+class SPTConfig:
+    """The architecture, in the spirit of nanoGPT's GPTConfig: the config's ``model`` section.
+
+    Defaults equal config/config.yaml (tests/test_settings.py checks it); the paper states only
+    d_head = 64 and the layer structure, every other number is ours.
+    """
+
+    d_model: int = 128
+    n_tokens: int = 8
+    n_layers: int = 3
+    n_heads: int = 4
+    d_head: int = 64
+    ffn_dim: int = 256
+    dropout: float = 0.1
+    token_layout: str = "chunks"
+    softmax: str = "temperature"
+    log_labels: bool = True
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> SPTConfig:
+        """Build from the config's ``model`` section; an unknown key raises."""
+        return from_mapping(cls, values, "model")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form: SpectralTransformer keyword arguments."""
+        return dataclasses.asdict(self)
+
+
 # the "tiny" setting for tests and smoke runs: 1 layer, d_model 16, 2 heads of 8 channels
 TINY_MODEL: dict[str, Any] = {
     "d_model": 16,
@@ -27,6 +62,7 @@ TINY_MODEL: dict[str, Any] = {
     "n_heads": 2,
     "d_head": 8,
     "ffn_dim": 32,
+    "log_labels": False,  # unit tests train on arbitrary synthetic labels, some not positive
 }
 
 
@@ -97,11 +133,11 @@ class SPTBlock(nn.Module):
     def __init__(
         self,
         d_model: int,
-        n_heads: int = 4,
-        d_head: int = 64,
-        ffn_dim: int = 256,
-        dropout: float = 0.1,
-        softmax: str = "temperature",
+        n_heads: int = SPTConfig.n_heads,
+        d_head: int = SPTConfig.d_head,
+        ffn_dim: int = SPTConfig.ffn_dim,
+        dropout: float = SPTConfig.dropout,
+        softmax: str = SPTConfig.softmax,
     ) -> None:
         super().__init__()
         self.norm_attn = TokenBatchNorm(d_model)
@@ -123,27 +159,28 @@ class SPTBlock(nn.Module):
 class SpectralTransformer(nn.Module):
     """SPT: token embedding of the PCA vector, ``n_layers`` SPT blocks, mean pooling, MLP head.
 
-    Defaults (ours; the paper gives none but d_head = 64): d_model 128, 8 tokens, 3 layers,
-    4 heads, FFN width 256 (2 × d_model), dropout 0.1, "chunks" layout, learnable-temperature
-    softmax. Sized so ~2,700 spectra × 200 components train in minutes on 2 CPU cores. The head
-    is BN → mean over tokens → Linear(d_model, d_model) → GELU → Dropout → Linear(→ n_outputs).
+    Defaults: those of `SPTConfig` (ours; the paper gives none but d_head = 64): d_model 128,
+    8 tokens, 3 layers, 4 heads, FFN width 256 (2 × d_model), dropout 0.1, "chunks" layout,
+    learnable-temperature softmax, log labels. Sized so ~2,700 spectra × 200 components train
+    in minutes on 2 CPU cores. The head is BN → mean over tokens → Linear(d_model, d_model) →
+    GELU → Dropout → Linear(→ n_outputs).
     For tests, ``SpectralTransformer.tiny(n_features)`` builds a 1-layer, d_model 16 model.
     """
 
     def __init__(
         self,
         n_features: int,
-        d_model: int = 128,
-        n_tokens: int = 8,
-        n_layers: int = 3,
-        n_heads: int = 4,
-        d_head: int = 64,
-        ffn_dim: int = 256,
-        dropout: float = 0.1,
-        token_layout: str = "chunks",
-        softmax: str = "temperature",
+        d_model: int = SPTConfig.d_model,
+        n_tokens: int = SPTConfig.n_tokens,
+        n_layers: int = SPTConfig.n_layers,
+        n_heads: int = SPTConfig.n_heads,
+        d_head: int = SPTConfig.d_head,
+        ffn_dim: int = SPTConfig.ffn_dim,
+        dropout: float = SPTConfig.dropout,
+        token_layout: str = SPTConfig.token_layout,
+        softmax: str = SPTConfig.softmax,
         n_outputs: int = 2,
-        log_labels: bool = False,
+        log_labels: bool = SPTConfig.log_labels,
     ) -> None:
         super().__init__()
         if token_layout not in TOKEN_LAYOUTS:

@@ -27,14 +27,14 @@ from tqdm.auto import tqdm
 
 from spt.io.files import atomic_path
 from spt.model.loss import make_loss
-from spt.model.spt import TINY_MODEL, SpectralTransformer
+from spt.model.spt import TINY_MODEL, SpectralTransformer, SPTConfig
+from spt.settings import from_mapping
 
 CHECKPOINT_FORMAT = "spt-checkpoint/1"
-DEFAULT_MC_PASSES = 50
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
 # TrainConfig fields that do not change the trained weights, so a checkpoint made with other
 # values may be resumed
-_NOT_FINGERPRINTED = ("device", "num_threads", "mc_passes")
+_NOT_FINGERPRINTED = ("device", "num_threads")
 
 
 @dataclass
@@ -47,7 +47,8 @@ class TrainConfig:
     ``loss`` is a ``make_loss`` name and ``loss_options`` its keyword arguments (e.g.
     {"squared": True}); ``model`` holds SpectralTransformer keyword arguments (n_features and
     n_outputs come from the data).
-    ``mc_passes`` is T for MC dropout; ``num_threads`` 0 leaves torch's thread count alone.
+    ``num_threads`` 0 leaves torch's thread count alone. Defaults equal config/config.yaml's
+    ``train`` section (tests/test_settings.py).
     """
 
     epochs: int = 150
@@ -60,7 +61,6 @@ class TrainConfig:
     loss: str = "mahalanobis"
     loss_options: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
-    mc_passes: int = DEFAULT_MC_PASSES
     num_threads: int = 0
     scheduler: str = "cosine"
     grad_clip: float | None = 1.0
@@ -76,7 +76,6 @@ class TrainConfig:
             "patience": 5,
             "device": "cpu",
             "model": dict(TINY_MODEL),
-            "mc_passes": 8,
             "num_threads": 1,
         }
         return cls(**(base | overrides))
@@ -84,10 +83,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Build from a mapping (e.g. the YAML config); unknown keys raise."""
-        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown TrainConfig keys: {sorted(unknown)}")
-        return cls(**values)
+        return from_mapping(cls, values, "train")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (JSON/YAML/torch.save safe)."""
@@ -98,7 +94,8 @@ def config_from_settings(
     train: Mapping[str, Any], model: Mapping[str, Any], seed: int, threads: int, **overrides: Any
 ) -> TrainConfig:
     """TrainConfig from the config's ``train`` and ``model`` sections (0 threads: the rule's)."""
-    cfg = TrainConfig.from_dict({**train, "model": dict(model), "seed": seed, **overrides})
+    architecture = SPTConfig.from_mapping(model).to_dict()
+    cfg = TrainConfig.from_dict({**train, "model": architecture, "seed": seed, **overrides})
     if cfg.num_threads == 0:
         cfg.num_threads = threads
     return cfg

@@ -28,7 +28,6 @@ PathLike = str | os.PathLike[str]
 DEFAULTS: dict[str, Any] = {
     "fractions": [0.7, 0.1, 0.2],  # train, validation, test
     "n_components": 50,
-    "seed": 42,
     "n_bins": 4,  # quantile bins per label for the stratification (n_bins**2 strata)
 }
 
@@ -67,7 +66,7 @@ def split_indices(
     n: int,
     labels: np.ndarray | None = None,
     fractions: Sequence[float] = DEFAULTS["fractions"],
-    seed: int = DEFAULTS["seed"],
+    seed: int = 0,
     n_bins: int = DEFAULTS["n_bins"],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded train/val/test row indices (sorted), stratified on quantile bins of ``labels``.
@@ -99,7 +98,7 @@ def split_indices(
     return train, val, test
 
 
-def fit_pca(X_train: np.ndarray, n_components: int, seed: int = DEFAULTS["seed"]) -> PCA:
+def fit_pca(X_train: np.ndarray, n_components: int, seed: int = 0) -> PCA:
     """PCA fitted on the training spectra; a clear error when that many components cannot exist."""
     n, p = X_train.shape
     if not 1 <= n_components <= min(n, p):
@@ -156,7 +155,7 @@ def build_features(
     table: pd.DataFrame | PathLike,
     fractions: Sequence[float] = DEFAULTS["fractions"],
     n_components: int = DEFAULTS["n_components"],
-    seed: int = DEFAULTS["seed"],
+    seed: int = 0,
     out_dir: PathLike = "features",
     n_bins: int = DEFAULTS["n_bins"],
 ) -> dict[str, Any]:
