@@ -30,36 +30,16 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
 
-# Target rules: `snakemake <target>` builds one stage's products.
-DATA = ["results/data/matched.csv", "results/data/crossmatch_summary.csv"]
-FEATURES = ["results/data/sample.csv", "results/features/test.npz"]
-MODEL = ["results/predictions/spt.csv", "results/tables/calibration.csv"]
-VALIDATION = ["results/tables/clusters.csv"]
-TABLES = [f"results/tables/table{n}.{ext}" for n in (1, 2) for ext in ("csv", "tex", "md")]
-PROVENANCE = ["results/report/config.yaml"] + [f"results/report/software_{env}.csv" for env in ENVS]
-FIGURES = [
-    f"results/figures/{name}.pdf"
-    for name in (
-        "fig01_framework",
-        "fig02_attention",
-        "fig03_loss_preference",
-        "fig04_anomalies",
-        "fig05_label_outliers",
-        "fig06_pred_vs_true",
-        "fig06b_best_baseline",
-        "fig07_uncertainties",
-        "fig08_baselines",
-        "fig09_loss_ablation",
-        "fig10_isochrones",
-        "fig11_clusters",
-        "fig12_age_chemistry",
-        "figS1_pca_variance",
-        "figS2_training_curve",
-    )
-]
+# Target rules: `snakemake <target>` builds one stage's products. Every path comes from the rule
+# that writes it; FIGURES and TABLES are filled by fig() and table() (workflow/rules/common.smk).
+DATA = [rules.crossmatch.output.matched, rules.crossmatch.output.summary]
+FEATURES = [rules.select_sample.output.sample, rules.features.output.test]
+MODEL = [SPT_PREDICTIONS, SPT_CALIBRATION]
+VALIDATION = [rules.validate_clusters.output.summary, rules.compare_isochrones.output.summary]
+PROVENANCE = [rules.config_used.output[0]] + expand(rules.software_versions.output[0], env=ENVS)
 MOCK_ONLY = (
-    ["results/tables/anomaly_detection.csv", "results/tables/noise_floor.csv"]
-    if config["source"] == "simulated"
+    [rules.anomaly_detection.output[0], rules.noise_floor.output[0]]
+    if SOURCE == "simulated"
     else []
 )
 

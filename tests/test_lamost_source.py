@@ -52,7 +52,7 @@ CLUSTER_TABLE = "J/A+A/640/A1/nodup"
 RADIUS = 3.0  # arcsec, the default crossmatch.radius_arcsec and lamost.catalog_radius_arcsec
 TARGETS = (
     "data",
-    "resources/lamost/downloaded_spectra.csv",
+    "resources/lamost/spectra.csv",
     "resources/lamost/clusters.csv",
     "resources/lamost/isochrone_ages.csv",
 )
@@ -290,7 +290,7 @@ def test_lamost_source_end_to_end(tmp_path: Path, archives: Archives, tiny_run: 
     assert failures["attempts"].tolist() == [1]
     assert "HTTP 404" in failures["reason"][0]
     assert failures["url"][0] == f"{archives.lamost.url}{SPECTRUM}/{MISSING}"
-    manifest = pd.read_csv(workdir / "resources/lamost/downloaded_spectra.csv")
+    manifest = pd.read_csv(workdir / "resources/lamost/spectra.csv")
     status = dict(zip(manifest["obsid"], manifest["status"], strict=True))
     assert sorted(status) == sorted(expected["obsid"])
     assert status[MISSING] == "failed" and status[810_000_010] == "resumed"

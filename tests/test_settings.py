@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from spt.model.attention import HadamardSelfAttention
+from spt.model.loss import LOSS_TITLES
 from spt.model.predict import PredictConfig
 from spt.model.spt import TINY_MODEL, SpectralTransformer, SPTBlock, SPTConfig
 from spt.model.train import TrainConfig, config_from_settings
@@ -81,3 +82,11 @@ def test_settings_are_built_from_the_config_and_refuse_unknown_keys() -> None:
         PredictConfig.from_mapping({"passes": 3})
     with pytest.raises(ValueError, match="unknown train setting"):
         TrainConfig.from_dict({"epoch": 3})
+
+
+def test_loss_names_have_one_home() -> None:
+    """The schema's loss names are the code's (titles in tables and figures come from there)."""
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())["properties"]
+    assert set(schema["train"]["properties"]["loss"]["enum"]) == set(LOSS_TITLES)
+    assert set(schema["ablation"]["properties"]["losses"]["items"]["enum"]) == set(LOSS_TITLES)
+    assert set(CONFIG["ablation"]["losses"]) <= set(LOSS_TITLES)

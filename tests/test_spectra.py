@@ -17,6 +17,7 @@ from spt.prep.spectra import (
     common_grid,
     load_spectra,
     merge_config,
+    preprocess_arrays,
     preprocess_files,
     preprocess_one,
     read_npz_rows,
@@ -325,3 +326,26 @@ def test_report_frame_types(tmp_path):
     assert isinstance(report, pd.DataFrame)
     assert report["ok"].dtype == bool
     assert set(report.columns) >= {"obsid", "ok", "problem", "coverage", "snr_median"}
+
+
+def test_arrays_in_memory_equal_the_written_file(tmp_path: Path) -> None:
+    """preprocess_arrays returns exactly what preprocess_files writes, report included; an
+    empty path (a spectrum the manifest lacks) gets its row and the reason."""
+    paths = []
+    for seed in range(3):
+        spec = giant(seed)
+        spec.obsid = 100 + seed
+        paths.append(tmp_path / f"{spec.obsid}.fits")
+        write_spectrum(paths[-1], spec)
+    paths.append("")
+    ids = [100, 101, 102, 103]
+    report = preprocess_files(paths, ids, GRID, out_path=tmp_path / "s.npz", anomaly_cfg={},
+                              progress=False, chunk_size=2)  # fmt: skip
+    mem_report, arrays = preprocess_arrays(paths, ids, GRID, anomaly_cfg={}, chunk_size=2)
+    written = load_spectra(tmp_path / "s.npz")
+    for key in ("flux", "ivar", "wavelength", "obsid"):
+        np.testing.assert_array_equal(arrays[key], written[key])
+    pd.testing.assert_frame_equal(mem_report, report)
+    assert report["ok"].tolist() == [True, True, True, False]
+    assert report.loc[3, "problem"].startswith("no spectrum file")
+    assert np.isnan(arrays["flux"][3]).all() and not arrays["ivar"][3].any()

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from spt.model.store import load_train_config
 from spt.paper.report import find_chromium, rendered_dom, screenshot
 from tests.conftest import REPO, run_snakemake
 
@@ -42,6 +43,39 @@ def test_bad_config_stops_before_any_job(tmp_path, override, message):
     assert not (tmp_path / "results").exists()
 
 
+def test_cross_field_config_rules_stop_before_any_job(tmp_path):
+    """Rules the schema cannot state (fractions summing to 1, ordered ranges) fail at start-up."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("features: {fractions: [0.7, 0.2, 0.2]}\nlabels: {mass_min: 6.0}\n")
+    proc = run_snakemake(tmp_path, "-n", "--cores", "1", configfiles=(bad,), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "invalid configuration" in out
+    assert "features.fractions [0.7, 0.2, 0.2] sum to 1.1, not 1" in out
+    assert "labels.mass_min 6.0 is not below labels.mass_max" in out
+    assert not (tmp_path / "results").exists()
+
+
+def test_every_spt_model_comes_from_the_same_rules_and_is_named_by_its_loss(tiny_run):
+    """The ablation goes through train_spt / predict_spt; Table 2 names each model's real loss."""
+    for loss in ("mahalanobis", "mse", "zscore_mse"):
+        assert load_train_config(tiny_run / f"results/models/spt_{loss}.pt").loss == loss
+        assert (tiny_run / f"results/logs/train_spt_{loss}.log").exists()
+        assert (tiny_run / f"results/predictions/spt_{loss}.csv").exists()
+    table2 = pd.read_csv(tiny_run / "results/tables/table2.csv")
+    assert table2["loss"].tolist() == ["MSE", "z-scored MSE", "Mahalanobis"]
+    table1 = pd.read_csv(tiny_run / "results/tables/table1.csv")
+    mahalanobis = table2.set_index("loss").loc["Mahalanobis", "age Delta_P (%)"]
+    assert table1.set_index("model").loc["SPT", "age Delta_P (%)"] == mahalanobis
+
+
+def test_one_manifest_finds_every_spectrum(tiny_run):
+    manifest = pd.read_csv(tiny_run / "resources/simulated/spectra.csv")
+    assert list(manifest.columns) == ["obsid", "path"] and manifest["obsid"].is_unique
+    matched = pd.read_csv(tiny_run / "results/data/matched.csv")
+    assert matched["obsid"].isin(manifest["obsid"]).all()
+    assert all((tiny_run / p).exists() for p in manifest["path"])
+
+
 def test_tiny_end_to_end(tiny_run):
     matched = pd.read_csv(tiny_run / "results/data/matched.csv")
     summary = pd.read_csv(tiny_run / "results/data/crossmatch_summary.csv").set_index("quantity")
@@ -72,14 +106,14 @@ def test_tiny_run_reaches_predictions(tiny_run):
     assert rejected["reasons"].str.len().gt(0).all()
     summary = pd.read_csv(tiny_run / "results/features/summary.csv").set_index("quantity")["value"]
     assert summary[["n_train", "n_val", "n_test"]].sum() == len(sample)
-    pred = pd.read_csv(tiny_run / "results/predictions/spt.csv")
+    pred = pd.read_csv(tiny_run / "results/predictions/spt_mahalanobis.csv")
     assert len(pred) == summary["n_test"]
     assert (pred["age_err"] > 0).all() and (pred["mass_err"] > 0).all()
     assert pred["kic"].isin(sample["kic"]).all()
-    calib = pd.read_csv(tiny_run / "results/tables/calibration.csv")
+    calib = pd.read_csv(tiny_run / "results/tables/calibration_mahalanobis.csv")
     assert set(calib["label"]) == {"age", "mass"}
     assert calib["within_2sigma"].ge(calib["within_1sigma"]).all()
-    history = pd.read_csv(tiny_run / "results/models/history.csv")
+    history = pd.read_csv(tiny_run / "results/models/history_mahalanobis.csv")
     assert list(history["epoch"]) == [1, 2, 3]
     detection = pd.read_csv(tiny_run / "results/tables/anomaly_detection.csv")
     assert set(detection["type"]) >= {"oscillation", "missing", "outlier", "negative"}
@@ -162,7 +196,7 @@ def test_report_builds(report_html):
         assert name in html
     for name in ("config.yaml", "software_data.csv", "software_ml.csv", "software_plot.csv"):
         assert name in html
-    for name in ("clusters.csv", "isochrones.csv", "calibration.csv", "crossmatch_summary.csv"):
+    for name in ("clusters.csv", "isochrones.csv", "calibration_", "crossmatch_summary.csv"):
         assert name in html
 
 

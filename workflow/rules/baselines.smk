@@ -1,20 +1,20 @@
-# Baselines (same features and split as SPT), the loss ablation, and the paper's tables.
+# Baselines (same features and split as SPT) and the paper's two tables.
 
 
 rule baseline:
     input:
-        train="results/features/train.npz",
-        val="results/features/val.npz",
-        test="results/features/test.npz",
-        spectra="results/data/spectra.npz",
+        train=rules.features.output.train,
+        val=rules.features.output.val,
+        test=rules.features.output.test,
+        spectra=rules.preprocess.output.spectra,
     output:
-        "results/predictions/{name}.csv",
+        predictions="results/predictions/{name}.csv",
     log:
         "results/logs/baseline_{name}.log",
     benchmark:
         "results/benchmarks/baseline_{name}.tsv"
     wildcard_constraints:
-        name="|".join(config["baselines"]["run"]) or "no-baseline",
+        name="|".join(BASELINES) or "no-baseline",
     conda:
         "../../envs/ml.yaml"
     threads: 2
@@ -25,50 +25,26 @@ rule baseline:
         "../scripts/baseline.py"
 
 
-rule train_ablation:
-    input:
-        train="results/features/train.npz",
-        val="results/features/val.npz",
-        test="results/features/test.npz",
-    output:
-        model="results/models/ablation/spt_{loss}.pt",
-        predictions="results/predictions/ablation/spt_{loss}.csv",
-    log:
-        "results/logs/train_ablation_{loss}.log",
-    benchmark:
-        "results/benchmarks/train_ablation_{loss}.tsv"
-    wildcard_constraints:
-        loss="mse|zscore_mse",
-    conda:
-        "../../envs/ml.yaml"
-    threads: 2
-    resources:
-        gpu=1,
-    params:
-        train=config["train"],
-        model=config["model"],
-        seed=config["seed"],
-        predict=config["predict"],
-        checkpoint=lambda wildcards: f"results/models/checkpoints/ablation_{wildcards.loss}.pt",
-    script:
-        "../scripts/train_ablation.py"
+# Named inputs, one per row of the tables and bars of the figures, in their order.
+BASELINE_PREDICTIONS = {
+    name: expand(rules.baseline.output.predictions, name=name)[0] for name in BASELINES
+}
+ABLATION_PREDICTIONS = {
+    loss: expand(rules.predict_spt.output.predictions, loss=loss)[0] for loss in ABLATION_LOSSES
+}
 
 
 rule table1:
     input:
-        spt="results/predictions/spt.csv",
-        baselines=expand("results/predictions/{name}.csv", name=config["baselines"]["run"]),
+        **BASELINE_PREDICTIONS,
+        SPT=SPT_PREDICTIONS,
     output:
-        csv="results/tables/table1.csv",
-        tex="results/tables/table1.tex",
-        md=report("results/tables/table1.md", caption="../report/table1.rst", category="Tables"),
+        **table("table1"),
     log:
         "results/logs/table1.log",
     conda:
         "../../envs/plot.yaml"
     params:
-        table="table1",
-        names=["SPT", *config["baselines"]["run"]],
         caption=caption("Table 1: SPT and the baselines on the test split"),
     script:
         "../scripts/tables.py"
@@ -76,20 +52,14 @@ rule table1:
 
 rule table2:
     input:
-        mse="results/predictions/ablation/spt_mse.csv",
-        zscore_mse="results/predictions/ablation/spt_zscore_mse.csv",
-        mahalanobis="results/predictions/spt.csv",
+        **ABLATION_PREDICTIONS,
     output:
-        csv="results/tables/table2.csv",
-        tex="results/tables/table2.tex",
-        md=report("results/tables/table2.md", caption="../report/table2.rst", category="Tables"),
+        **table("table2"),
     log:
         "results/logs/table2.log",
     conda:
         "../../envs/plot.yaml"
     params:
-        table="table2",
-        names=["mse", "zscore_mse", "mahalanobis"],
-        caption=caption("Table 2: SPT trained with three losses (same seed and budget)"),
+        caption=caption("Table 2: SPT trained with each loss (same seed and budget)"),
     script:
         "../scripts/tables.py"

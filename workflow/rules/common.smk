@@ -1,12 +1,37 @@
-# Shared helpers of the rules: where the chosen source keeps its files.
+# Shared helpers of the rules: the source's files, the one registry of figure and table names.
 # (Scripts import the package from this checkout's src/ through workflow/scripts/_bootstrap.py,
 # so any Python that runs them, a conda env included, uses the code beside this Snakefile.)
 
 import hashlib
 import json
 import subprocess
-from pathlib import Path
 
+
+def check_config(cfg):
+    """Rules across keys that the schema cannot state, checked before any job runs."""
+    problems = []
+    fractions = cfg["features"]["fractions"]
+    if abs(sum(fractions) - 1.0) > 1e-6:
+        problems.append(f"features.fractions {fractions} sum to {sum(fractions):g}, not 1")
+    if fractions[0] <= 0 or fractions[2] <= 0:
+        problems.append(f"features.fractions {fractions}: train and test need a share > 0")
+    lo, hi = cfg["labels"]["age_min"], cfg["labels"]["age_max"]
+    if lo >= hi:
+        problems.append(f"labels.age_min {lo} is not below labels.age_max {hi}")
+    lo, hi = cfg["labels"]["mass_min"], cfg["labels"]["mass_max"]
+    if lo >= hi:
+        problems.append(f"labels.mass_min {lo} is not below labels.mass_max {hi}")
+    spectra = cfg["preprocess"]["spectra"]
+    if spectra["wave_min"] >= spectra["wave_max"]:
+        problems.append("preprocess.spectra.wave_min is not below preprocess.spectra.wave_max")
+    unknown = sorted(set(cfg["baselines"]["params"]) - set(cfg["baselines"]["run"]))
+    if unknown:
+        problems.append(f"baselines.params names baselines that baselines.run lacks: {unknown}")
+    if problems:
+        raise ValueError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+check_config(config)
 SOURCE = config["source"]
 RESOURCES = f"resources/{SOURCE}"
 # Drawn on figures and written into tables, so mock numbers are never mistaken for the paper's.
@@ -15,6 +40,17 @@ DATA_NOTE = (
     if SOURCE == "simulated"
     else "LAMOST DR9 x Kepler asteroseismology"
 )
+# The loss of the paper's model (the one every downstream product uses), and the losses of the
+# ablation (Table 2, Fig. 9); all SPT models go through the same train_spt / predict_spt rules.
+SPT_LOSS = config["train"]["loss"]
+ABLATION_LOSSES = config["ablation"]["losses"]
+SPT_LOSSES = list(dict.fromkeys([SPT_LOSS, *ABLATION_LOSSES]))
+BASELINES = config["baselines"]["run"]
+
+# Every figure and table, registered by the helpers below as the rules are read: the target
+# rules `figures` and `tables` (Snakefile) take their lists from here.
+FIGURES = []
+TABLES = []
 
 
 def source_file(name):
@@ -22,43 +58,25 @@ def source_file(name):
     return f"{RESOURCES}/{name}"
 
 
-def spectra_ready():
-    """The file (or folder) whose existence means the source's spectra are all on disk."""
-    if SOURCE == "simulated":
-        return f"{RESOURCES}/spectra"
-    return f"{RESOURCES}/downloaded_spectra.csv"
-
-
-def spectra_dir(wildcards, input):
-    """The folder of the source's <obsid>.fits.gz files, next to what spectra_ready() names."""
-    ready = Path(input.spectra)
-    return str(ready if SOURCE == "simulated" else ready.parent / "spectra")
-
-
-def fig(name):
+def fig(stem):
     """Outputs of a figure rule: the PDF and the PNG beside it (the PNG goes in the report)."""
+    FIGURES.append(f"results/figures/{stem}.pdf")
     return {
-        "pdf": f"results/figures/{name}.pdf",
+        "pdf": f"results/figures/{stem}.pdf",
         "png": report(
-            f"results/figures/{name}.png",
-            caption=f"../report/{name}.rst",
+            f"results/figures/{stem}.png",
+            caption=f"../report/{stem}.rst",
             category="Figures",
         ),
     }
 
 
-def cluster_catalog():
-    """LAMOST catalogue rows near the cluster members (the survey catalogue for the mock)."""
-    if SOURCE == "simulated":
-        return f"{RESOURCES}/lamost_catalog.csv"
-    return f"{RESOURCES}/cluster_catalog.csv"
-
-
-def cluster_spectra_ready():
-    """What must exist before the cluster members' spectra are all on disk."""
-    if SOURCE == "simulated":
-        return f"{RESOURCES}/spectra"
-    return f"{RESOURCES}/downloaded_cluster_spectra.csv"
+def table(stem):
+    """Outputs of a paper-table rule: CSV, LaTeX and Markdown (the Markdown in the report)."""
+    paths = {ext: f"results/tables/{stem}.{ext}" for ext in ("csv", "tex", "md")}
+    TABLES.extend(paths.values())
+    paths["md"] = report(paths["md"], caption=f"../report/{stem}.rst", category="Tables")
+    return paths
 
 
 def _commit():

@@ -1,4 +1,5 @@
-# Data layer: the source's catalogues and spectra, and the sky cross-match.
+# Data layer: the source's catalogues and spectra (one obsid,path manifest for every source),
+# and the sky cross-match.
 
 
 rule simulate_survey:
@@ -8,6 +9,7 @@ rule simulate_survey:
         clusters="resources/simulated/clusters.csv",
         isochrone="resources/simulated/isochrone_ages.csv",
         truth="resources/simulated/truth.csv",
+        manifest="resources/simulated/spectra.csv",
         spectra=directory("resources/simulated/spectra"),
     log:
         "results/logs/simulate_survey.log",

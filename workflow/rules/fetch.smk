@@ -5,7 +5,7 @@
 
 rule fetch_seismic:
     output:
-        "resources/lamost/seismic.csv",
+        seismic="resources/lamost/seismic.csv",
     log:
         "results/logs/fetch_seismic.log",
     retries: 2
@@ -20,7 +20,7 @@ rule fetch_seismic:
 
 rule fetch_clusters:
     output:
-        "resources/lamost/clusters.csv",
+        clusters="resources/lamost/clusters.csv",
     log:
         "results/logs/fetch_clusters.log",
     retries: 2
@@ -36,7 +36,7 @@ rule fetch_clusters:
 
 rule fetch_isochrones:
     output:
-        "resources/lamost/isochrone_ages.csv",
+        isochrone="resources/lamost/isochrone_ages.csv",
     log:
         "results/logs/fetch_isochrones.log",
     retries: 2
@@ -51,7 +51,7 @@ rule fetch_isochrones:
 
 rule fetch_lamost_catalog:
     input:
-        seismic="resources/lamost/seismic.csv",
+        seismic=rules.fetch_seismic.output.seismic,
     output:
         catalog="resources/lamost/lamost_catalog.csv",
         failures="results/data/catalog_query_failures.csv",
@@ -71,9 +71,9 @@ rule fetch_lamost_catalog:
 
 rule fetch_spectra:
     input:
-        matched="results/data/matched.csv",
+        matched=rules.crossmatch.output.matched,
     output:
-        manifest="resources/lamost/downloaded_spectra.csv",
+        manifest="resources/lamost/spectra.csv",
         failures="results/data/download_failures.csv",
     log:
         "results/logs/fetch_spectra.log",
@@ -84,14 +84,17 @@ rule fetch_spectra:
     params:
         lamost=config["lamost"],
         download=config["download"],
-        cache_dir="resources/lamost/spectra",
+        # the files themselves: resources/lamost/spectra/<obsid>.fits.gz, beside the manifest
+        cache_dir=lambda wildcards, output: os.path.join(
+            os.path.dirname(output.manifest), "spectra"
+        ),
     script:
         "../scripts/fetch_spectra.py"
 
 
 rule fetch_cluster_catalog:
     input:
-        clusters="resources/lamost/clusters.csv",
+        clusters=rules.fetch_clusters.output.clusters,
     output:
         catalog="resources/lamost/cluster_catalog.csv",
         failures="results/data/cluster_query_failures.csv",
@@ -112,10 +115,10 @@ rule fetch_cluster_catalog:
 
 rule fetch_cluster_spectra:
     input:
-        clusters="resources/lamost/clusters.csv",
-        catalog="resources/lamost/cluster_catalog.csv",
+        clusters=rules.fetch_clusters.output.clusters,
+        catalog=rules.fetch_cluster_catalog.output.catalog,
     output:
-        manifest="resources/lamost/downloaded_cluster_spectra.csv",
+        manifest="resources/lamost/cluster_spectra.csv",
         failures="results/data/cluster_download_failures.csv",
     log:
         "results/logs/fetch_cluster_spectra.log",
@@ -126,7 +129,22 @@ rule fetch_cluster_spectra:
     params:
         lamost=config["lamost"],
         download=config["download"],
-        cache_dir="resources/lamost/spectra",
+        # the files themselves: resources/lamost/spectra/<obsid>.fits.gz, beside the manifest
+        cache_dir=lambda wildcards, output: os.path.join(
+            os.path.dirname(output.manifest), "spectra"
+        ),
         radius_arcsec=config["crossmatch"]["radius_arcsec"],
     script:
         "../scripts/fetch_spectra.py"
+
+
+# The source's spectra, whichever the source: one obsid,path manifest each (the mock writes its
+# cluster members' spectra into the survey's manifest; LAMOST downloads them separately).
+if SOURCE == "simulated":
+    SPECTRA_MANIFEST = rules.simulate_survey.output.manifest
+    CLUSTER_MANIFEST = rules.simulate_survey.output.manifest
+    CLUSTER_CATALOG = rules.simulate_survey.output.catalog
+else:
+    SPECTRA_MANIFEST = rules.fetch_spectra.output.manifest
+    CLUSTER_MANIFEST = rules.fetch_cluster_spectra.output.manifest
+    CLUSTER_CATALOG = rules.fetch_cluster_catalog.output.catalog

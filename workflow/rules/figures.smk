@@ -1,10 +1,11 @@
 # The paper's figures: one wildcard-free rule each, so `snakemake fig04` rebuilds one alone.
-# Every figure is written as PDF and PNG.
+# Every figure is written as PDF and PNG; workflow/scripts/figures.py draws the one its rule
+# names, and fig() registers the file for the `figures` target.
 
 
 rule fig01:
     input:
-        pca="results/features/pca.joblib",
+        pca=rules.features.output.pca,
     output:
         **fig("fig01_framework"),
     log:
@@ -12,9 +13,8 @@ rule fig01:
     conda:
         "../../envs/plot.yaml"
     params:
-        figure="fig01",
         model=config["model"],
-        loss=config["train"]["loss"],
+        loss=SPT_LOSS,
     script:
         "../scripts/figures.py"
 
@@ -27,7 +27,6 @@ rule fig02:
     conda:
         "../../envs/plot.yaml"
     params:
-        figure="fig02",
         model=config["model"],
     script:
         "../scripts/figures.py"
@@ -35,7 +34,7 @@ rule fig02:
 
 rule fig03:
     input:
-        sample="results/data/sample.csv",
+        sample=rules.select_sample.output.sample,
     output:
         **fig("fig03_loss_preference"),
     log:
@@ -43,7 +42,6 @@ rule fig03:
     conda:
         "../../envs/plot.yaml"
     params:
-        figure="fig03",
         note=DATA_NOTE,
     script:
         "../scripts/figures.py"
@@ -51,55 +49,48 @@ rule fig03:
 
 rule fig04:
     input:
-        report="results/data/preprocess_report.csv",
-        spectra=spectra_ready(),
+        report=rules.preprocess.output.report,
+        manifest=SPECTRA_MANIFEST,
     output:
         **fig("fig04_anomalies"),
     log:
         "results/logs/fig04.log",
     conda:
         "../../envs/plot.yaml"
-    params:
-        figure="fig04",
-        spectra_dir=spectra_dir,
     script:
         "../scripts/figures.py"
 
 
 rule fig05:
     input:
-        matched="results/data/matched.csv",
-        sample="results/data/sample.csv",
+        matched=rules.crossmatch.output.matched,
+        sample=rules.select_sample.output.sample,
     output:
         **fig("fig05_label_outliers"),
     log:
         "results/logs/fig05.log",
     conda:
         "../../envs/plot.yaml"
-    params:
-        figure="fig05",
     script:
         "../scripts/figures.py"
 
 
 rule pca_variance:
     input:
-        pca="results/features/pca.joblib",
+        pca=rules.features.output.pca,
     output:
         **fig("figS1_pca_variance"),
     log:
         "results/logs/pca_variance.log",
     conda:
         "../../envs/plot.yaml"
-    params:
-        figure="pca_variance",
     script:
         "../scripts/figures.py"
 
 
 rule fig06:
     input:
-        predictions="results/predictions/spt.csv",
+        predictions=SPT_PREDICTIONS,
     output:
         **fig("fig06_pred_vs_true"),
     log:
@@ -107,7 +98,6 @@ rule fig06:
     conda:
         "../../envs/plot.yaml"
     params:
-        figure="fig06",
         note=DATA_NOTE,
     script:
         "../scripts/figures.py"
@@ -115,7 +105,7 @@ rule fig06:
 
 rule fig07:
     input:
-        predictions="results/predictions/spt.csv",
+        predictions=SPT_PREDICTIONS,
     output:
         **fig("fig07_uncertainties"),
     log:
@@ -123,74 +113,6 @@ rule fig07:
     conda:
         "../../envs/plot.yaml"
     params:
-        figure="fig07",
-        note=DATA_NOTE,
-    script:
-        "../scripts/figures.py"
-
-
-rule fig10:
-    input:
-        per_star="results/predictions/isochrone_comparison.csv",
-        summary="results/tables/isochrones.csv",
-    output:
-        **fig("fig10_isochrones"),
-    log:
-        "results/logs/fig10.log",
-    conda:
-        "../../envs/plot.yaml"
-    params:
-        figure="fig10",
-        note=DATA_NOTE,
-    script:
-        "../scripts/figures.py"
-
-
-rule fig11:
-    input:
-        members="results/predictions/cluster_members.csv",
-        summary="results/tables/clusters.csv",
-    output:
-        **fig("fig11_clusters"),
-    log:
-        "results/logs/fig11.log",
-    conda:
-        "../../envs/plot.yaml"
-    params:
-        figure="fig11",
-        note=DATA_NOTE,
-    script:
-        "../scripts/figures.py"
-
-
-rule fig12:
-    input:
-        predictions="results/predictions/spt_sample.csv",
-        matched="results/data/matched.csv",
-    output:
-        **fig("fig12_age_chemistry"),
-    log:
-        "results/logs/fig12.log",
-    conda:
-        "../../envs/plot.yaml"
-    params:
-        figure="fig12",
-        note=DATA_NOTE,
-    script:
-        "../scripts/figures.py"
-
-
-rule training_curve:
-    input:
-        history="results/models/history.csv",
-    output:
-        **fig("figS2_training_curve"),
-    log:
-        "results/logs/training_curve.log",
-    conda:
-        "../../envs/plot.yaml"
-    params:
-        figure="training_curve",
         note=DATA_NOTE,
     script:
         "../scripts/figures.py"
@@ -198,8 +120,8 @@ rule training_curve:
 
 rule fig08:
     input:
-        spt="results/predictions/spt.csv",
-        baselines=expand("results/predictions/{name}.csv", name=config["baselines"]["run"]),
+        **BASELINE_PREDICTIONS,
+        SPT=SPT_PREDICTIONS,
     output:
         **fig("fig08_baselines"),
     log:
@@ -207,8 +129,6 @@ rule fig08:
     conda:
         "../../envs/plot.yaml"
     params:
-        figure="fig08",
-        names=["SPT", *config["baselines"]["run"]],
         note=DATA_NOTE,
     script:
         "../scripts/figures.py"
@@ -216,9 +136,7 @@ rule fig08:
 
 rule fig09:
     input:
-        mse="results/predictions/ablation/spt_mse.csv",
-        zscore_mse="results/predictions/ablation/spt_zscore_mse.csv",
-        mahalanobis="results/predictions/spt.csv",
+        **ABLATION_PREDICTIONS,
     output:
         **fig("fig09_loss_ablation"),
     log:
@@ -226,8 +144,6 @@ rule fig09:
     conda:
         "../../envs/plot.yaml"
     params:
-        figure="fig09",
-        names=["mse", "zscore_mse", "mahalanobis"],
         note=DATA_NOTE,
     script:
         "../scripts/figures.py"
@@ -235,7 +151,7 @@ rule fig09:
 
 rule best_baseline:
     input:
-        expand("results/predictions/{name}.csv", name=config["baselines"]["run"]),
+        **BASELINE_PREDICTIONS,
     output:
         **fig("fig06b_best_baseline"),
     log:
@@ -243,8 +159,69 @@ rule best_baseline:
     conda:
         "../../envs/plot.yaml"
     params:
-        figure="best_baseline",
-        names=config["baselines"]["run"],
+        note=DATA_NOTE,
+    script:
+        "../scripts/figures.py"
+
+
+rule fig10:
+    input:
+        per_star=rules.compare_isochrones.output.per_star,
+        summary=rules.compare_isochrones.output.summary,
+    output:
+        **fig("fig10_isochrones"),
+    log:
+        "results/logs/fig10.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        note=DATA_NOTE,
+    script:
+        "../scripts/figures.py"
+
+
+rule fig11:
+    input:
+        members=rules.validate_clusters.output.members,
+        summary=rules.validate_clusters.output.summary,
+    output:
+        **fig("fig11_clusters"),
+    log:
+        "results/logs/fig11.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        note=DATA_NOTE,
+    script:
+        "../scripts/figures.py"
+
+
+rule fig12:
+    input:
+        predictions=rules.predict_sample.output.predictions,
+        matched=rules.crossmatch.output.matched,
+    output:
+        **fig("fig12_age_chemistry"),
+    log:
+        "results/logs/fig12.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        note=DATA_NOTE,
+    script:
+        "../scripts/figures.py"
+
+
+rule training_curve:
+    input:
+        history=SPT_HISTORY,
+    output:
+        **fig("figS2_training_curve"),
+    log:
+        "results/logs/training_curve.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
         note=DATA_NOTE,
     script:
         "../scripts/figures.py"

@@ -1,17 +1,21 @@
-# The Spectral Transformer: training (GPU when there is one) and MC-dropout prediction.
+# The Spectral Transformer: training (GPU when there is one) and MC-dropout prediction. One pair
+# of rules for every loss: the paper's model (train.loss) and the ablation's (Table 2, Fig. 9),
+# each file named by the loss it was really trained with.
 
 
 rule train_spt:
     input:
-        train="results/features/train.npz",
-        val="results/features/val.npz",
+        train=rules.features.output.train,
+        val=rules.features.output.val,
     output:
-        model="results/models/spt.pt",
-        history="results/models/history.csv",
+        model="results/models/spt_{loss}.pt",
+        history="results/models/history_{loss}.csv",
     log:
-        "results/logs/train_spt.log",
+        "results/logs/train_spt_{loss}.log",
     benchmark:
-        "results/benchmarks/train_spt.tsv"
+        "results/benchmarks/train_spt_{loss}.tsv"
+    wildcard_constraints:
+        loss="|".join(SPT_LOSSES),
     conda:
         "../../envs/ml.yaml"
     threads: 2
@@ -26,26 +30,29 @@ rule train_spt:
         predict=config["predict"],
         seed=config["seed"],
         # Kept outside the outputs so that an interrupted run resumes from it.
-        checkpoint="results/models/checkpoints/spt_checkpoint.pt",
+        checkpoint=lambda wildcards: f"results/models/checkpoints/spt_{wildcards.loss}.pt",
     script:
         "../scripts/train_spt.py"
 
 
 rule predict_spt:
     input:
-        model="results/models/spt.pt",
-        test="results/features/test.npz",
+        model=rules.train_spt.output.model,
+        test=rules.features.output.test,
     output:
-        predictions="results/predictions/spt.csv",
+        predictions="results/predictions/spt_{loss}.csv",
         calibration=report(
-            "results/tables/calibration.csv",
+            "results/tables/calibration_{loss}.csv",
             caption="../report/calibration.rst",
             category="Tables",
+            labels={"loss": "{loss}"},
         ),
     log:
-        "results/logs/predict_spt.log",
+        "results/logs/predict_spt_{loss}.log",
     benchmark:
-        "results/benchmarks/predict_spt.tsv"
+        "results/benchmarks/predict_spt_{loss}.tsv"
+    wildcard_constraints:
+        loss="|".join(SPT_LOSSES),
     conda:
         "../../envs/ml.yaml"
     threads: 2
@@ -56,10 +63,17 @@ rule predict_spt:
         "../scripts/predict_spt.py"
 
 
+# The paper's model and its products, named once for every rule downstream.
+SPT_MODEL = expand(rules.train_spt.output.model, loss=SPT_LOSS)[0]
+SPT_HISTORY = expand(rules.train_spt.output.history, loss=SPT_LOSS)[0]
+SPT_PREDICTIONS = expand(rules.predict_spt.output.predictions, loss=SPT_LOSS)[0]
+SPT_CALIBRATION = expand(rules.predict_spt.output.calibration, loss=SPT_LOSS)[0]
+
+
 rule noise_floor:
     input:
-        predictions="results/predictions/spt.csv",
-        truth="resources/simulated/truth.csv",
+        predictions=SPT_PREDICTIONS,
+        truth=rules.simulate_survey.output.truth,
     output:
         report(
             "results/tables/noise_floor.csv",

@@ -4,8 +4,8 @@
 
 rule preprocess:
     input:
-        matched="results/data/matched.csv",
-        spectra=spectra_ready(),
+        matched=rules.crossmatch.output.matched,
+        manifest=SPECTRA_MANIFEST,
     output:
         spectra="results/data/spectra.npz",
         report="results/data/preprocess_report.csv",
@@ -17,7 +17,6 @@ rule preprocess:
         "../../envs/data.yaml"
     threads: 4
     params:
-        spectra_dir=spectra_dir,
         preprocess=config["preprocess"],
         anomalies=config["anomalies"],
     script:
@@ -26,8 +25,8 @@ rule preprocess:
 
 rule select_sample:
     input:
-        matched="results/data/matched.csv",
-        report="results/data/preprocess_report.csv",
+        matched=rules.crossmatch.output.matched,
+        report=rules.preprocess.output.report,
     output:
         sample="results/data/sample.csv",
         anomalies="results/data/anomalies.csv",
@@ -44,8 +43,8 @@ rule select_sample:
 
 rule features:
     input:
-        spectra="results/data/spectra.npz",
-        sample="results/data/sample.csv",
+        spectra=rules.preprocess.output.spectra,
+        sample=rules.select_sample.output.sample,
     output:
         train="results/features/train.npz",
         val="results/features/val.npz",
@@ -67,8 +66,8 @@ rule features:
 
 rule anomaly_detection:
     input:
-        report="results/data/preprocess_report.csv",
-        truth="resources/simulated/truth.csv",
+        report=rules.preprocess.output.report,
+        truth=rules.simulate_survey.output.truth,
     output:
         report(
             "results/tables/anomaly_detection.csv",

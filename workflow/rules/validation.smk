@@ -3,12 +3,12 @@
 
 rule predict_sample:
     input:
-        model="results/models/spt.pt",
-        train="results/features/train.npz",
-        val="results/features/val.npz",
-        test="results/features/test.npz",
+        model=SPT_MODEL,
+        train=rules.features.output.train,
+        val=rules.features.output.val,
+        test=rules.features.output.test,
     output:
-        "results/predictions/spt_sample.csv",
+        predictions="results/predictions/spt_sample.csv",
     log:
         "results/logs/predict_sample.log",
     conda:
@@ -24,11 +24,11 @@ rule predict_sample:
 rule validate_clusters:
     input:
         clusters=source_file("clusters.csv"),
-        catalog=cluster_catalog(),
-        spectra=cluster_spectra_ready(),
-        model="results/models/spt.pt",
-        pca="results/features/pca.joblib",
-        sample_spectra="results/data/spectra.npz",
+        catalog=CLUSTER_CATALOG,
+        manifest=CLUSTER_MANIFEST,
+        model=SPT_MODEL,
+        pca=rules.features.output.pca,
+        sample_spectra=rules.preprocess.output.spectra,
     output:
         members="results/predictions/cluster_members.csv",
         summary=report(
@@ -42,7 +42,6 @@ rule validate_clusters:
         "../../envs/ml.yaml"
     threads: 2
     params:
-        spectra_dir=spectra_dir,
         radius_arcsec=config["crossmatch"]["radius_arcsec"],
         snr_column=config["crossmatch"]["snr_column"],
         preprocess=config["preprocess"],
@@ -55,9 +54,9 @@ rule validate_clusters:
 
 rule compare_isochrones:
     input:
-        predictions="results/predictions/spt_sample.csv",
+        predictions=rules.predict_sample.output.predictions,
         isochrone=source_file("isochrone_ages.csv"),
-        matched="results/data/matched.csv",
+        matched=rules.crossmatch.output.matched,
     output:
         per_star="results/predictions/isochrone_comparison.csv",
         summary=report(

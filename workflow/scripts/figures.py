@@ -1,9 +1,10 @@
-"""Snakemake adapter: draw one figure of the paper (which one: params.figure)."""
+"""Snakemake adapter: draw the figure of the paper that the calling rule is named after."""
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
-from spt.io.lamost import read_spectrum, spectrum_path
+from spt.io.lamost import read_spectrum
+from spt.io.manifest import paths_for, read_manifest
 from spt.io.predictions import read_predictions
 from spt.logs import log_to
 from spt.paper.plots.diagrams import plot_attention, plot_framework
@@ -46,9 +47,8 @@ def fig03(smk) -> None:
 
 def fig04(smk) -> None:
     report = pd.read_csv(smk.input.report)
-    examples = pick_examples(
-        report, lambda obsid: read_spectrum(spectrum_path(smk.params.spectra_dir, obsid))
-    )
+    manifest = read_manifest(smk.input.manifest)
+    examples = pick_examples(report, lambda obsid: read_spectrum(paths_for(manifest, [obsid])[0]))
     plot_anomaly_examples(examples, smk.output.pdf)
 
 
@@ -71,7 +71,7 @@ def best_baseline(smk) -> None:
     """Fig. 6 for the baseline (training mean excluded) with the lowest age + mass Delta_P."""
     table = _scores(smk).drop(index="mean", errors="ignore")
     best = (table["age_delta_p"] + table["mass_delta_p"]).idxmin()
-    pred = read_predictions(dict(zip(smk.params.names, smk.input, strict=True))[best])
+    pred = read_predictions(smk.input[best])
     plot_pred_vs_true(pred, smk.output.pdf, title=f"best baseline: {best}", note=smk.params.note)
 
 
@@ -82,10 +82,8 @@ def fig07(smk) -> None:
 
 
 def _scores(smk) -> pd.DataFrame:
-    """One row of scores per input predictions file, named by params.names."""
-    rows = {
-        n: scores(read_predictions(p)) for n, p in zip(smk.params.names, smk.input, strict=True)
-    }
+    """One row of scores per named input predictions file, in the rule's order."""
+    rows = {name: scores(read_predictions(path)) for name, path in smk.input.items()}
     return pd.DataFrame(rows).T
 
 
@@ -130,7 +128,7 @@ FIGURES = {
 
 def main(smk) -> None:
     with log_to(smk.log[0]):
-        FIGURES[smk.params.figure](smk)
+        FIGURES[smk.rule](smk)
 
 
 if __name__ == "__main__" and "snakemake" in globals():

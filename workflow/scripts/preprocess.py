@@ -4,7 +4,7 @@ import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
 from spt.io.files import write_csv
-from spt.io.lamost import spectrum_path
+from spt.io.manifest import paths_for, read_manifest
 from spt.logs import log_to
 from spt.prep.spectra import common_grid, merge_config, preprocess_files
 
@@ -14,7 +14,7 @@ def main(smk) -> None:
         matched = pd.read_csv(smk.input.matched)
         cfg = merge_config(smk.params.preprocess["spectra"])
         grid = common_grid(cfg["wave_min"], cfg["wave_max"], cfg["log_step"])
-        paths = [spectrum_path(smk.params.spectra_dir, o) for o in matched["obsid"]]
+        paths = paths_for(read_manifest(smk.input.manifest), matched["obsid"])
         report = preprocess_files(
             paths,
             matched["obsid"].tolist(),

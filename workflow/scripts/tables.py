@@ -1,4 +1,8 @@
-"""Snakemake adapter: write Table 1 or Table 2 as CSV, LaTeX and Markdown (spt.paper.tables)."""
+"""Snakemake adapter: write Table 1 or Table 2 as CSV, LaTeX and Markdown (spt.paper.tables).
+
+Each named input is one row, named by the model (Table 1) or the loss it was trained with
+(Table 2); the rule's name says which table.
+"""
 
 from pathlib import Path
 
@@ -8,12 +12,13 @@ from spt.io.predictions import read_predictions
 from spt.logs import log_to
 from spt.paper.tables import table1, table2, write_table
 
+TABLES = {"table1": table1, "table2": table2}
+
 
 def main(smk) -> None:
     with log_to(smk.log[0]):
-        paths = list(smk.input)  # named inputs first, then the expanded list, in rule order
-        frames = {n: read_predictions(p) for n, p in zip(smk.params.names, paths, strict=True)}
-        build = table1 if smk.params.table == "table1" else table2
+        frames = {name: read_predictions(path) for name, path in smk.input.items()}
+        build = TABLES[smk.rule]
         write_table(build(frames), Path(smk.output.csv).with_suffix(""), smk.params.caption)
 
 

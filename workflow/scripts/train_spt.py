@@ -1,4 +1,4 @@
-"""Snakemake adapter: train the Spectral Transformer (spt.model.train)."""
+"""Snakemake adapter: train the Spectral Transformer with the loss its output is named by."""
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 
@@ -14,10 +14,8 @@ def main(smk) -> None:
     with log_to(smk.log[0]):
         train, val = load_split(smk.input.train), load_split(smk.input.val)
         p = smk.params
-        cfg = config_from_settings(p.train, p.model, p.seed, smk.threads)
-        model, history = train_model(
-            train["X"], train["y"], val["X"], val["y"], cfg, smk.params.checkpoint
-        )
+        cfg = config_from_settings(p.train, p.model, p.seed, smk.threads, loss=smk.wildcards.loss)
+        model, history = train_model(train["X"], train["y"], val["X"], val["y"], cfg, p.checkpoint)
         calibrate_from_settings(model, val, p.predict, p.seed)
         save_model(smk.output.model, model, cfg)
         write_csv(history, smk.output.history)

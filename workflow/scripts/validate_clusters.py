@@ -5,7 +5,8 @@ import pandas as pd
 import torch
 
 from spt.io.files import write_csv
-from spt.io.lamost import read_catalog, spectrum_path
+from spt.io.lamost import read_catalog
+from spt.io.manifest import paths_for, read_manifest
 from spt.logs import log_to
 from spt.model.inference import predict_files
 from spt.validation.clusters import match_members, summarise_clusters
@@ -18,7 +19,7 @@ def main(smk) -> None:
         members = match_members(
             listed, read_catalog(smk.input.catalog), smk.params.radius_arcsec, smk.params.snr_column
         )
-        paths = [spectrum_path(smk.params.spectra_dir, o) for o in members["obsid"]]
+        paths = paths_for(read_manifest(smk.input.manifest), members["obsid"])
         preds = predict_files(
             paths, members["obsid"].tolist(), smk.input.model, smk.input.pca,
             smk.params.preprocess["spectra"], smk.params.anomalies, smk.params.passes,

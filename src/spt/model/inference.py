@@ -7,9 +7,7 @@ normalisation, anomaly flags), the saved PCA, then the saved model with MC dropo
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,9 +19,8 @@ from spt.model.train import pick_device
 from spt.prep.features import load_pca, transform_spectra
 from spt.prep.spectra import (
     common_grid,
-    load_spectra,
     merge_config,
-    preprocess_files,
+    preprocess_arrays,
     template_from_npz,
 )
 
@@ -53,14 +50,11 @@ def predict_files(
     """
     cfg = merge_config(preprocess_cfg)
     grid = common_grid(cfg["wave_min"], cfg["wave_max"], cfg["log_step"])
-    with tempfile.TemporaryDirectory() as tmp:
-        npz = Path(tmp) / "spectra.npz"
-        report = preprocess_files(
-            list(paths), list(obsids), grid, cfg, workers=workers, out_path=npz,
-            anomaly_cfg=anomaly_cfg, progress=False,
-            template=None if template_npz is None else template_from_npz(template_npz),
-        )  # fmt: skip
-        spectra = load_spectra(npz)
+    report, spectra = preprocess_arrays(
+        [str(p) for p in paths], list(obsids), grid, cfg, workers=workers,
+        anomaly_cfg=anomaly_cfg,
+        template=None if template_npz is None else template_from_npz(template_npz),
+    )  # fmt: skip
     flagged = [c for c in ANOMALY_COLUMNS if c in report.columns]
     anomalous = report[flagged].fillna(False).astype(bool).any(axis=1).to_numpy()
     usable = report["ok"].to_numpy(dtype=bool) & ~anomalous

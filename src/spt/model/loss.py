@@ -13,7 +13,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-LOSS_NAMES: tuple[str, ...] = ("mahalanobis", "mse", "zscore_mse")
+#: Every loss by name (config ``train.loss``, ``ablation.losses``) with its title in tables and
+#: figures; config/schema.yaml lists the same names (tests/test_settings.py checks it).
+LOSS_TITLES: dict[str, str] = {
+    "mse": "MSE",
+    "zscore_mse": "z-scored MSE",
+    "mahalanobis": "Mahalanobis",
+}
+LOSS_NAMES: tuple[str, ...] = tuple(LOSS_TITLES)
 
 
 class MahalanobisLoss(nn.Module):

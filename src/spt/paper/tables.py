@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from spt.io.files import atomic_path, write_csv
+from spt.model.loss import LOSS_TITLES
 from spt.validation.evaluate import calibration, scores
 
 #: The paper's test-set scores of SPT on LAMOST DR9 (abstract of Zhang et al. 2024).
@@ -28,7 +29,6 @@ SCORE_COLUMNS = {
     "mass_mae": "mass MAE (Msun)",
     "mass_robust_scatter": "mass robust scatter (%)",
 }
-LOSS_NAMES = {"mse": "MSE", "zscore_mse": "z-scored MSE", "mahalanobis": "Mahalanobis"}
 
 
 def table1(predictions: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -44,7 +44,7 @@ def table2(predictions: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Loss ablation: scores and 1/2-sigma coverage of the MC-dropout errors per loss."""
     rows = []
     for loss, frame in predictions.items():
-        row: dict[str, object] = {"loss": LOSS_NAMES.get(loss, loss)}
+        row: dict[str, object] = {"loss": LOSS_TITLES.get(loss, loss)}
         row.update({SCORE_COLUMNS[k]: v for k, v in scores(frame).items() if k in SCORE_COLUMNS})
         cal = calibration(frame)
         cal = cal[cal["sigma"] == "combined"].set_index("label")

@@ -229,8 +229,14 @@ class RawArray:
     def append(self, block: np.ndarray) -> None:
         self._fh.write(np.ascontiguousarray(block, dtype=self.dtype).tobytes())
 
-    def close(self) -> None:
+    def close(self, check: bool = True) -> None:
+        """Close the file; with ``check``, verify it holds the whole array."""
         self._fh.close()
+        if check:
+            self.check()
+
+    def check(self) -> None:
+        """Raise unless the file holds exactly ``shape`` of ``dtype``."""
         expected = self.dtype.itemsize * math.prod(self.shape)
         if self.path.stat().st_size != expected:
             raise RuntimeError(
@@ -283,6 +289,9 @@ def _process(task: tuple[str, int]) -> tuple[np.ndarray | None, np.ndarray | Non
     path, obsid = task
     grid, cfg, anomaly_cfg = _WORKER["grid"], _WORKER["cfg"], _WORKER["anomaly_cfg"]
     row: dict[str, Any] = {"obsid": obsid, "ok": False, "problem": ""}
+    if not path:
+        row["problem"] = "no spectrum file (not in the spectra manifest, or its download failed)"
+        return None, None, row
     try:
         spec = read_spectrum(path)
     except (LamostFormatError, OSError) as exc:
@@ -313,6 +322,110 @@ def _mapper(workers: int, initargs: tuple[Any, ...]) -> Iterator[Any]:
             yield pool.map
 
 
+class _MemoryArray:
+    """The in-memory counterpart of `RawArray`: row blocks gathered, stacked at the end."""
+
+    def __init__(self, dtype: type, shape: tuple[int, ...]) -> None:
+        self.dtype, self.shape, self.blocks = dtype, shape, []
+
+    def append(self, block: np.ndarray) -> None:
+        self.blocks.append(np.asarray(block, dtype=self.dtype))
+
+    def array(self) -> np.ndarray:
+        return np.vstack(self.blocks) if self.blocks else np.empty(self.shape, self.dtype)
+
+
+def _stream(
+    paths: Sequence[PathLike],
+    ids: Sequence[int],
+    grid: np.ndarray,
+    c: dict[str, Any],
+    workers: int,
+    chunk_size: int,
+    anomaly_cfg: Mapping[str, Any] | None,
+    progress: bool,
+    sinks: tuple[Any, Any],
+    template_rows: int,
+) -> tuple[list[pd.DataFrame], list[np.ndarray], list[np.ndarray]]:
+    """Preprocess ``paths`` chunk by chunk into the (flux, ivar) sinks; the report rows and the
+    first ``template_rows`` usable spectra (for the outlier template) come back."""
+    if len(paths) != len(ids):
+        raise ValueError(f"{len(paths)} paths but {len(ids)} ids")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if len(paths) == 0:
+        raise ValueError("no spectra to preprocess (empty selection)")
+    p = grid.size
+    frames: list[pd.DataFrame] = []
+    sample_flux: list[np.ndarray] = []
+    sample_ivar: list[np.ndarray] = []
+    nan_row = np.full(p, np.nan, dtype=np.float32)
+    zero_row = np.zeros(p, dtype=np.float32)
+    tasks = [(str(path), int(i)) for path, i in zip(paths, ids, strict=True)]
+    flux_sink, ivar_sink = sinks
+    with (
+        _mapper(workers, (grid, c, anomaly_cfg)) as mapper,
+        tqdm(total=len(tasks), desc="preprocess", unit="spec", disable=not progress,
+             file=sys.stderr) as bar,
+    ):  # fmt: skip
+
+        def collect(results: Iterator[Any], size: int) -> None:
+            fluxes, ivars, rows = [], [], []
+            for flux, ivar, row in results:
+                fluxes.append(nan_row if flux is None else flux)
+                ivars.append(zero_row if ivar is None else ivar)
+                rows.append(row)
+                if flux is not None and len(sample_flux) < template_rows:
+                    sample_flux.append(flux)
+                    sample_ivar.append(ivar)
+            flux_sink.append(np.vstack(fluxes))
+            ivar_sink.append(np.vstack(ivars))
+            frames.append(pd.DataFrame(rows))
+            bar.update(size)
+
+        # Two chunks in flight: the pool works on the next while this one is written.
+        pending: tuple[Iterator[Any], int] | None = None
+        for start in range(0, len(tasks), chunk_size):
+            chunk = tasks[start : start + chunk_size]
+            kwargs = {"chunksize": max(1, len(chunk) // (4 * workers))} if workers > 1 else {}
+            submitted = mapper(_process, chunk, **kwargs)
+            if pending is not None:
+                collect(*pending)
+            pending = (submitted, len(chunk))
+        if pending is not None:
+            collect(*pending)
+    return frames, sample_flux, sample_ivar
+
+
+def _finish_report(
+    frames: list[pd.DataFrame],
+    anomaly_cfg: Mapping[str, Any] | None,
+    grid: np.ndarray,
+    template: Template | None,
+    sample: tuple[list[np.ndarray], list[np.ndarray]],
+    min_template_rows: int,
+) -> pd.DataFrame:
+    """One report row per input; outliers re-decided against the population template."""
+    report = pd.concat(frames, ignore_index=True)
+    if anomaly_cfg is None:
+        return report
+    # unreadable files were not examined: not flagged (their problem says why)
+    for col, value in {
+        **dict.fromkeys(ANOMALY_TYPES, False),
+        "outlier_hits": "",
+        "reasons": "",
+    }.items():
+        column = report[col] if col in report else pd.Series(value, index=report.index)
+        report[col] = column.astype(object).where(column.notna(), value)
+    report[list(ANOMALY_TYPES)] = report[list(ANOMALY_TYPES)].astype(bool)
+    sample_flux, sample_ivar = sample
+    if template is None and len(sample_flux) >= min_template_rows:
+        template = population_template(np.vstack(sample_flux), np.vstack(sample_ivar), grid)
+    if template is not None:
+        report = apply_template(report, template, anomaly_cfg)
+    return report
+
+
 def preprocess_files(
     paths: Sequence[PathLike],
     ids: Sequence[int],
@@ -332,66 +445,34 @@ def preprocess_files(
     Writes ``flux`` and ``ivar`` (float32, one row per input in input order; a row that could
     not be used is NaN with ivar 0), ``wavelength`` (float64) and ``obsid`` (int64). Peak memory
     is set by ``chunk_size`` (two chunks are in flight), not by the number of spectra. Returns
-    one row per input: obsid, ``ok``, ``problem`` (the reason when not ok), the info of
-    `preprocess_one` and, when ``anomaly_cfg`` is given (``{}`` for the defaults), the anomaly
-    flags of `spt.prep.anomalies.detect_all` run on the raw spectrum, with outliers re-decided
-    (`spt.prep.anomalies.apply_template`) against ``template`` or, when none is given, the median
-    normalised spectrum of the first ``template_rows`` usable spectra if there are at least
-    ``min_template_rows`` of them. For a handful of spectra (e.g. cluster members) pass the
-    training run's template (`template_from_npz`): a median of a few spectra is no population.
+    one row per input: obsid, ``ok``, ``problem`` (the reason when not ok; an empty path is "no
+    spectrum file"), the info of `preprocess_one` and, when ``anomaly_cfg`` is given (``{}``
+    for the defaults), the anomaly flags of `spt.prep.anomalies.detect_all` run on the raw
+    spectrum, with outliers re-decided (`spt.prep.anomalies.apply_template`) against
+    ``template`` or, when none is given, the median normalised spectrum of the first
+    ``template_rows`` usable spectra if there are at least ``min_template_rows`` of them. For a
+    handful of spectra (e.g. cluster members) pass the training run's template
+    (`template_from_npz`): a median of a few spectra is no population. `preprocess_arrays`
+    does the same in memory.
     """
-    if len(paths) != len(ids):
-        raise ValueError(f"{len(paths)} paths but {len(ids)} ids")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    if len(paths) == 0:
-        raise ValueError("no spectra to preprocess (empty selection)")
     c = merge_config(cfg)
     grid = np.asarray(grid, dtype=np.float64)
     n, p = len(paths), grid.size
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    frames: list[pd.DataFrame] = []
-    sample_flux: list[np.ndarray] = []
-    sample_ivar: list[np.ndarray] = []
-    nan_row = np.full(p, np.nan, dtype=np.float32)
-    zero_row = np.zeros(p, dtype=np.float32)
-    tasks = [(str(path), int(i)) for path, i in zip(paths, ids, strict=True)]
-    with (
-        tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.name}.") as tmp,
-        _mapper(workers, (grid, c, anomaly_cfg)) as mapper,
-        tqdm(total=n, desc="preprocess", unit="spec", disable=not progress, file=sys.stderr) as bar,
-    ):
+    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.name}.") as tmp:
         flux_raw = RawArray(Path(tmp) / "flux.raw", np.float32, (n, p))
         ivar_raw = RawArray(Path(tmp) / "ivar.raw", np.float32, (n, p))
-
-        def collect(results: Iterator[Any], size: int) -> None:
-            fluxes, ivars, rows = [], [], []
-            for flux, ivar, row in results:
-                fluxes.append(nan_row if flux is None else flux)
-                ivars.append(zero_row if ivar is None else ivar)
-                rows.append(row)
-                if flux is not None and len(sample_flux) < template_rows:
-                    sample_flux.append(flux)
-                    sample_ivar.append(ivar)
-            flux_raw.append(np.vstack(fluxes))
-            ivar_raw.append(np.vstack(ivars))
-            frames.append(pd.DataFrame(rows))
-            bar.update(size)
-
-        # Two chunks in flight: the pool works on the next while this one is written.
-        pending: tuple[Iterator[Any], int] | None = None
-        for start in range(0, n, chunk_size):
-            chunk = tasks[start : start + chunk_size]
-            kwargs = {"chunksize": max(1, len(chunk) // (4 * workers))} if workers > 1 else {}
-            submitted = mapper(_process, chunk, **kwargs)
-            if pending is not None:
-                collect(*pending)
-            pending = (submitted, len(chunk))
-        if pending is not None:
-            collect(*pending)
-        flux_raw.close()
-        ivar_raw.close()
+        try:
+            frames, *sample = _stream(
+                paths, ids, grid, c, workers, chunk_size, anomaly_cfg, progress,
+                (flux_raw, ivar_raw), template_rows,
+            )  # fmt: skip
+        finally:
+            flux_raw.close(check=False)
+            ivar_raw.close(check=False)
+        flux_raw.check()
+        ivar_raw.check()
         write_npz(
             out_path,
             {
@@ -401,22 +482,39 @@ def preprocess_files(
                 "obsid": np.asarray(ids, dtype=np.int64),
             },
         )
-    report = pd.concat(frames, ignore_index=True)
-    if anomaly_cfg is not None:
-        # unreadable files were not examined: not flagged (their problem says why)
-        for col, value in {
-            **dict.fromkeys(ANOMALY_TYPES, False),
-            "outlier_hits": "",
-            "reasons": "",
-        }.items():
-            column = report[col] if col in report else pd.Series(value, index=report.index)
-            report[col] = column.astype(object).where(column.notna(), value)
-        report[list(ANOMALY_TYPES)] = report[list(ANOMALY_TYPES)].astype(bool)
-        if template is None and len(sample_flux) >= min_template_rows:
-            template = population_template(np.vstack(sample_flux), np.vstack(sample_ivar), grid)
-        if template is not None:
-            report = apply_template(report, template, anomaly_cfg)
-    return report
+    return _finish_report(frames, anomaly_cfg, grid, template, tuple(sample), min_template_rows)
+
+
+def preprocess_arrays(
+    paths: Sequence[PathLike],
+    ids: Sequence[int],
+    grid: np.ndarray,
+    cfg: Mapping[str, Any] | None = None,
+    workers: int = 1,
+    chunk_size: int = 500,
+    anomaly_cfg: Mapping[str, Any] | None = None,
+    progress: bool = False,
+    template: Template | None = None,
+    template_rows: int = 1000,
+    min_template_rows: int = 50,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """`preprocess_files` in memory: the report and the arrays it would have written."""
+    c = merge_config(cfg)
+    grid = np.asarray(grid, dtype=np.float64)
+    shape = (0, grid.size)
+    flux, ivar = _MemoryArray(np.float32, shape), _MemoryArray(np.float32, shape)
+    frames, *sample = _stream(
+        paths, ids, grid, c, workers, chunk_size, anomaly_cfg, progress, (flux, ivar),
+        template_rows,
+    )  # fmt: skip
+    report = _finish_report(frames, anomaly_cfg, grid, template, tuple(sample), min_template_rows)
+    arrays = {
+        "flux": flux.array(),
+        "ivar": ivar.array(),
+        "wavelength": grid,
+        "obsid": np.asarray(ids, dtype=np.int64),
+    }
+    return report, arrays
 
 
 def read_npz_rows(path: PathLike, key: str, n_rows: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
+from spt.model.loss import LOSS_TITLES
 from spt.paper.plots.style import COLORS, new_figure, save_figure
 from spt.validation.evaluate import calibration
 from spt.validation.metrics import MAD_TO_SIGMA, delta_p, robust_scatter
@@ -30,7 +31,6 @@ PAPER_DELTA_P = {"age": 17.64, "mass": 6.61}
 PAPER_LABEL = "SPT, paper (LAMOST DR9)"
 
 UNITS = {"age": "Gyr", "mass": r"$M_\odot$"}
-LOSS_TITLES = {"mse": "MSE", "zscore_mse": "z-scored MSE", "mahalanobis": "Mahalanobis"}
 STATE_COLORS = {"RGB": COLORS[0], "red clump": COLORS[1], "unknown": "0.5"}
 #: Up to this many stars, every point gets its error bar; above, one typical error bar is shown.
 ERRORBARS_UP_TO = 300
