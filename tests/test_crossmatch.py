@@ -173,3 +173,40 @@ def test_seismic_reader_errors(tmp_path):
     frame.to_csv(tmp_path / "b.csv", index=False)
     with pytest.raises(SeismicFormatError, match="duplicated KIC"):
         read_seismic(tmp_path / "b.csv")
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_spectrum_near_two_stars_goes_to_the_nearer_whatever_their_order(order):
+    """The spectrum lies 1.0" from star b and 2.0" from star a; b must get it, whether b comes
+    first or second in the seismic table (a mutant giving it to the first star fails one)."""
+    a = (150.0, 20.0)
+    b = offset(*a, 3.0, pa_deg=90)
+    spectrum = offset(*a, 2.0, pa_deg=90)  # on the line a-b: 2" from a, 1" from b
+    stars = [a, b]
+    seis = seismic_frame([stars[i] for i in order])  # kic 1000 first row, 2000 second
+    kic_of_b = 1000 * (order.index(1) + 1)
+    cat = catalog_frame([(7, *spectrum, 50.0)])
+    result = crossmatch(seis, cat, 3.0)
+    assert result.matched["kic"].tolist() == [kic_of_b]
+    assert result.matched["separation_arcsec"].tolist() == [pytest.approx(1.0, abs=1e-3)]
+    assert result.summary["spectra_near_several_stars"] == 1
+    assert result.summary["unmatched_seismic_stars"] == 1
+
+
+def test_spectrum_without_snr_is_ranked_last():
+    """A star's spectrum with no S/N (NaN) loses to any spectrum with one, even a nearer one
+    and one of lower obsid; only a star whose spectra all lack S/N gets one of them."""
+    star, lone = (210.0, -5.0), (211.0, -5.0)
+    seis = seismic_frame([star, lone])
+    cat = catalog_frame(
+        [
+            (1, *offset(*star, 0.2), np.nan),  # nearest and lowest obsid, but no S/N
+            (2, *offset(*star, 2.5), 3.0),  # far and faint, but measured
+            (3, *offset(*star, 1.0), np.nan),
+            (4, *offset(*lone, 0.5), np.nan),  # the only spectrum of `lone`
+        ]
+    )
+    m = crossmatch(seis, cat, radius_arcsec=3.0).matched.set_index("kic")
+    assert m.loc[1000, "obsid"] == 2
+    assert m.loc[1000, "n_spectra"] == 3
+    assert m.loc[2000, "obsid"] == 4

@@ -16,15 +16,22 @@ from spt.sources.download import (
     FAILURE_COLUMNS,
     DownloadJob,
     PermanentError,
+    RetryableError,
     call_with_retries,
+    classify,
     download_many,
     part_path,
+    permanent_cause,
     redact,
+    total_time_limit,
     write_failures,
 )
 from tests.support.loopback import LoopbackServer, Route, isolate_network, lamost_fits_bytes
 
-TIMEOUT = 0.5  # client time-out (s); the server's "sleep" fault waits 1.5 s
+# Client time-out (s), long enough that a loaded machine never times out a healthy request;
+# the server's "sleep" fault waits SLEEP_S, far longer, so that attempt always times out.
+TIMEOUT = 3.0
+SLEEP_S = 60.0
 FAST = {"workers": 4, "retries": 2, "backoff": 0.01, "timeout": TIMEOUT, "progress": False}
 
 
@@ -63,7 +70,7 @@ def test_fault_matrix(tmp_path: Path, fits: dict[int, bytes]) -> None:
     part_path(out / "1005.fits.gz").write_bytes(fits[1005][: len(fits[1005]) // 2])
     part_path(out / "1006.fits.gz").write_bytes(fits[1006][:1000])
     part_path(out / "1011.fits.gz").write_bytes(fits[1011])
-    with LoopbackServer(routes, max_requests=60, lifetime=30) as server:
+    with LoopbackServer(routes, max_requests=60, lifetime=120, sleep_s=SLEEP_S) as server:
         jobs = [(str(o), f"{server.url}/f/{o}", f"{o}.fits.gz") for o in sorted(fits)]
         report = download_many(jobs, out, validate=same_obsid, **FAST)
         counts = {o: server.count(f"/f/{o}") for o in fits}
@@ -173,8 +180,9 @@ def test_token_never_logged(
             assert form not in text, f"token leaked into {where}"
     assert "token=***" in caplog.text  # urllib3's debug lines were seen, and redacted
     refused = report.by_key()["1003"]
-    assert refused.status == "failed" and refused.attempts == 2
+    assert refused.status == "failed" and refused.attempts == 1  # refused: not retried
     assert "***" in refused.reason and "ConnectionError" in refused.reason
+    assert "refused the connection" in refused.reason
 
 
 def test_failure_file_header_only_when_nothing_failed(
@@ -233,3 +241,109 @@ def test_call_with_retries() -> None:
 
 def test_redact() -> None:
     assert redact("GET /a?token=abc&x=abc1", ["abc1", "abc"]) == "GET /a?token=***&x=***"
+
+
+# ---------------------------------------------------------------- faults that cannot heal
+@pytest.fixture
+def unresolvable(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make ``archive.invalid`` fail its DNS lookup (no resolver is asked); log every lookup."""
+    lookups: list[str] = []
+    real = socket.getaddrinfo
+
+    def fake(host: object, *args: object, **kwargs: object) -> object:
+        lookups.append(str(host))
+        if host == "archive.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    return lookups
+
+
+def test_name_lookup_failure_is_attempted_once(tmp_path: Path, unresolvable: list[str]) -> None:
+    job = ("a", "http://archive.invalid/f/1", "a.fits.gz")
+    report = download_many([job], tmp_path, **{**FAST, "retries": 4})
+    result = report.by_key()["a"]
+    assert (result.status, result.attempts) == ("failed", 1)
+    assert "does not resolve" in result.reason
+    assert unresolvable.count("archive.invalid") == 1
+
+    unresolvable.clear()
+    with pytest.raises(RuntimeError, match=r"after 1 attempt\(s\).*does not resolve"):
+        call_with_retries(
+            lambda: requests.get("http://archive.invalid/x", timeout=TIMEOUT),
+            what="query",
+            retries=4,
+            backoff=0.0,
+        )
+    assert unresolvable.count("archive.invalid") == 1
+
+
+def test_classify_faults_that_cannot_heal() -> None:
+    import ssl
+
+    import urllib3.exceptions
+
+    gai = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    assert classify(gai) is PermanentError
+    # requests' own wrapping: ConnectionError(MaxRetryError(reason=NameResolutionError)).
+    nre = urllib3.exceptions.NameResolutionError("archive.invalid", None, gai)  # type: ignore[arg-type]
+    wrapped = requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/x", nre))  # type: ignore[arg-type]
+    assert classify(wrapped) is PermanentError and "resolve" in str(permanent_cause(wrapped))
+    refused = urllib3.exceptions.NewConnectionError(None, "refused")  # type: ignore[arg-type]
+    refused.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    assert classify(requests.ConnectionError(refused)) is PermanentError
+    cert = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    assert classify(requests.ConnectionError(cert)) is PermanentError
+    # Faults that may heal stay retryable.
+    assert classify(requests.ConnectionError("connection reset by peer")) is RetryableError
+    assert classify(requests.ReadTimeout("read timed out")) is RetryableError
+    assert permanent_cause(requests.ReadTimeout("read timed out")) is None
+
+
+def test_total_time_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a fake clock: each attempt hangs for the whole time-out, so after attempts x
+    time-out + back-off no further attempt starts, however many retries are allowed."""
+    import spt.sources.download as download
+
+    class Clock:
+        now = 0.0
+
+        def monotonic(self) -> float:
+            return self.now
+
+        def sleep(self, seconds: float) -> None:
+            self.now += seconds
+
+    clock = Clock()
+    monkeypatch.setattr(download, "time", clock)
+    calls: list[float] = []
+
+    def hangs() -> None:
+        calls.append(clock.now)
+        clock.now += 300.0  # a dropped connection: the read time-out ends the attempt
+        raise requests.ReadTimeout("read timed out (300 s)")
+
+    limit = total_time_limit(3, 300.0, 5.0, 60.0)
+    assert limit == 4 * 300 + 5 + 10 + 20
+    with pytest.raises(RuntimeError, match="after 4 attempt"):
+        call_with_retries(hangs, what="q", retries=3, backoff=5.0, timeout=300.0)
+    assert len(calls) == 4 and clock.now <= limit
+    calls.clear()
+    clock.now = 0.0
+    with pytest.raises(RuntimeError, match=r"gave up after 3 attempt\(s\).*time limit of 950 s"):
+        call_with_retries(hangs, what="q", retries=50, backoff=5.0, timeout=300.0, max_total_s=950)
+    assert len(calls) == 3 and clock.now == 915  # a 4th could end at 915 + 20 + 300 > 950
+
+
+def test_trickling_download_stops_at_the_time_limit(tmp_path: Path, fits: dict[int, bytes]) -> None:
+    """A server sending 1 kB every 0.2 s never hits the read time-out; the job limit stops it."""
+    routes = {"/f/1001": Route(fits[1001], faults=["trickle"])}
+    with LoopbackServer(routes, max_requests=5, lifetime=60) as server:
+        job = ("1001", f"{server.url}/f/1001", "1001.fits.gz")
+        report = download_many([job], tmp_path, **{**FAST, "retries": 3}, max_job_s=1.0)
+        assert server.count("/f/1001") == 1
+    result = report.by_key()["1001"]
+    assert (result.status, result.attempts) == ("failed", 1)
+    assert "time limit of 1 s" in result.reason
+    assert 0 < part_path(tmp_path / "1001.fits.gz").stat().st_size < len(fits[1001])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 from pathlib import Path
 
@@ -10,11 +11,11 @@ import pandas as pd
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from astropy.io import votable
+from astropy.io import fits, votable
 from astropy.io.votable.tree import Info, VOTableFile
 from astropy.table import Table
 
-from spt.io.lamost import read_catalog, read_spectrum, spectrum_path
+from spt.io.lamost import LamostFormatError, read_catalog, read_spectrum, spectrum_path
 from spt.sources.download import FAILURE_COLUMNS
 from spt.sources.lamost_archive import (
     LAMOST_CATALOG_COLUMNS,
@@ -23,6 +24,7 @@ from spt.sources.lamost_archive import (
     download_spectra,
     query_catalog_near,
     spectrum_url,
+    validate_spectrum,
 )
 from tests.support.loopback import (
     LoopbackServer,
@@ -31,6 +33,7 @@ from tests.support.loopback import (
     isolate_network,
     lamost_fits_bytes,
 )
+from tests.support.spectra import write_dr1_spectrum
 
 RELEASE = "dr9/v2.0"
 FAST = {"workers": 3, "retries": 2, "backoff": 0.01, "timeout": 2.0, "progress": False}
@@ -223,3 +226,37 @@ def test_cone_search_error_is_reported(tmp_path: Path) -> None:
         "1002.xml",
         "1004.xml",
     ]
+
+
+# --------------------------------------------------------------------------- validation
+def test_validate_spectrum_accepts_dr1_header_without_obsid(tmp_path: Path) -> None:
+    """DR1 has no OBSID: identified by LMJD/PLANID/SPID/FIBERID (resolved later), accepted."""
+    path = tmp_path / "77001.fits.gz"
+    raw = tmp_path / "dr1.fits"
+    write_dr1_spectrum(str(raw))
+    path.write_bytes(gzip.compress(raw.read_bytes()))
+    validate_spectrum(path, "77001")  # no exception
+    with fits.open(raw, mode="update") as hdul:
+        del hdul[0].header["PLANID"]
+        del hdul[0].header["SPID"]
+    with pytest.raises(LamostFormatError, match=r"no OBSID \(DR1\) and lacks \['PLANID', 'SPID'\]"):
+        validate_spectrum(raw, "77001")
+
+
+def test_validate_spectrum_reports_truncation(tmp_path: Path) -> None:
+    good = lamost_fits_bytes(101)
+    path = tmp_path / "101.fits.gz"
+    validate_spectrum(_write(path, good), "101")
+    inner = gzip.decompress(good)
+    for cut in (2880, len(inner) // 2, len(inner) - 1500):  # the last: 60 bytes of flux short
+        _write(path, gzip.compress(inner[:cut]))
+        with pytest.raises(LamostFormatError, match=r"101\.fits\.gz: truncated") as info:
+            validate_spectrum(path, "101")
+        assert "neither" not in str(info.value)
+    with pytest.raises(LamostFormatError, match="OBSID is 101, requested 102"):
+        validate_spectrum(_write(path, good), "102")
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

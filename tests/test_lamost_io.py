@@ -15,10 +15,12 @@ from spt.io.lamost import (
     LamostSpectrum,
     read_catalog,
     read_spectrum,
+    resolve_obsid,
     spectrum_to_bytes,
     write_spectrum,
 )
 from tests.conftest import SHARED_DATA, shared_file
+from tests.support.spectra import write_dr1_spectrum
 
 
 def make_spectrum(n: int = 3900, obsid: int = 123456789) -> LamostSpectrum:
@@ -217,3 +219,160 @@ def test_gzip_helper_writes_no_timestamp(tmp_path):
     raw = (tmp_path / "a.fits.gz").read_bytes()
     assert raw[4:8] == b"\x00\x00\x00\x00"  # gzip MTIME field
     assert gzip.decompress(raw)[:6] == b"SIMPLE"
+
+
+# ---------------------------------------------------------------- catalogue formats
+def _catalogue_table():
+    from astropy.table import Table
+
+    return Table(
+        {
+            "obsid": np.array([101001, 101013, 212016], dtype=np.int64),
+            "designation": ["J1", "J2", "J3"],
+            "ra": [290.1, 290.2, 290.3],
+            "dec": [44.1, 44.2, 44.3],
+            "snrg": [12.2, 99.0, 133.6],
+            "snrr": [20.0, -9999.0, 150.0],
+            "snri": [25.0, 30.0, 160.0],
+            "teff": [4700.5, -9999.0, 4812.0],
+            "teff_err": [30.0, -9999.0, 25.0],
+            "logg": [2.5, 2.6, -9999.0],
+            "rv": [99.0, -20.0, 3.5],  # a radial velocity of 99 km/s is a value
+            "mag1": [13.1, 99.0, 12.2],
+            "lmjd": np.array([55859, 55859, 55859], dtype=np.int64),
+            "fiberid": np.array([1, 13, 16], dtype=np.int64),
+        }
+    )
+
+
+def _write_catalogue(table, path, kind: str) -> None:
+    if kind == "csv":
+        table.write(path, format="ascii.csv")
+    elif kind == "csv.gz":
+        path.write_bytes(gzip.compress(table.to_pandas().to_csv(index=False).encode()))
+    elif kind == "fits":
+        table.write(path, format="fits")
+    elif kind == "votable":
+        table.write(path, format="votable")
+    elif kind == "fits.gz":
+        buffer = io.BytesIO()
+        table.write(buffer, format="fits")
+        path.write_bytes(gzip.compress(buffer.getvalue()))
+    else:  # pragma: no cover
+        raise ValueError(kind)
+
+
+@pytest.mark.parametrize("kind", ["csv", "csv.gz", "fits", "fits.gz", "votable"])
+def test_catalogue_formats_read_identically(tmp_path, kind):
+    """Same rows from CSV, FITS and VOTable, told apart by content (the name says '.dat')."""
+    table = _catalogue_table()
+    reference = tmp_path / "reference.csv"
+    _write_catalogue(table, reference, "csv")
+    path = tmp_path / f"catalogue_{kind.replace('.', '_')}.dat"
+    _write_catalogue(table, path, kind)
+    got, want = read_catalog(path), read_catalog(reference)
+    assert list(got.columns) == list(want.columns)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert got["obsid"].dtype == np.int64
+    assert got["designation"].tolist() == ["J1", "J2", "J3"]
+
+
+def test_no_value_markers_become_nan(tmp_path):
+    path = tmp_path / "cat.fits"
+    _write_catalogue(_catalogue_table(), path, "fits")
+    cat = read_catalog(path).set_index("obsid")
+    assert np.isnan(cat.loc[101013, "snrg"]) and np.isnan(cat.loc[101013, "snrr"])  # 99, -9999
+    assert np.isnan(cat.loc[101013, "teff"]) and np.isnan(cat.loc[101013, "teff_err"])
+    assert np.isnan(cat.loc[212016, "logg"]) and np.isnan(cat.loc[101013, "mag1"])
+    assert cat.loc[101001, "rv"] == 99.0  # 99.00 is "no value" only for S/N and magnitudes
+    assert cat.loc[101001, "teff"] == 4700.5 and cat.loc[212016, "snrg"] == 133.6
+    assert cat.loc[101013, "lmjd"] == 55859 and cat.loc[101013, "fiberid"] == 13  # ids kept
+    assert int(cat[["teff", "teff_err", "logg", "snrg", "snrr", "mag1"]].isna().sum().sum()) == 6
+
+
+@pytest.mark.parametrize(
+    ("content", "fault"),
+    [
+        (b"", "empty file"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe junk", "not a CSV"),
+        (gzip.compress(b"obsid,ra,dec\n1,2,3\n")[:20], "gzip"),
+        (b"SIMPLE  =                    T" + b" " * 50, "corrupt FITS"),
+        (b"<?xml version='1.0'?><VOTABLE><RESOURCE><TABLE>", "VOTable"),
+    ],
+)
+def test_unreadable_catalogue_names_file_and_fault(tmp_path, content, fault):
+    path = tmp_path / "lamost_catalog.csv"
+    path.write_bytes(content)
+    with pytest.raises(LamostFormatError, match=rf"lamost_catalog\.csv: .*{fault}"):
+        read_catalog(path)
+
+
+def test_truncated_fits_catalogue(tmp_path):
+    path = tmp_path / "cat.fits"
+    _write_catalogue(_catalogue_table(), path, "fits")
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - 2000])
+    with pytest.raises(LamostFormatError, match=r"cat\.fits: truncated or corrupt FITS"):
+        read_catalog(path)
+
+
+# ---------------------------------------------------------------- DR1: no OBSID header
+def _dr1_catalogue(extra_rows: list[dict] | None = None) -> pd.DataFrame:
+    rows = [
+        {"obsid": 77001, "ra": 1.0, "dec": 2.0, "lmjd": 55977, "planid": "F5597703", "spid": 4,
+         "fiberid": 117},
+        {"obsid": 77002, "ra": 1.0, "dec": 2.0, "lmjd": 55977, "planid": "F5597703", "spid": 4,
+         "fiberid": 118},
+        {"obsid": 77003, "ra": 1.0, "dec": 2.0, "lmjd": 55978, "planid": "F5597703", "spid": 4,
+         "fiberid": 117},
+    ]  # fmt: skip
+    return pd.DataFrame(rows + (extra_rows or []))
+
+
+@pytest.mark.parametrize("exten0", ["Flux, Inverse, Sky, Andmask, Ormask", None])
+def test_dr1_spectrum_reads_and_resolves_obsid_from_catalogue(tmp_path, exten0):
+    path = tmp_path / "spec-55977-F5597703_sp04-117.fits"
+    flux = write_dr1_spectrum(str(path), exten0=exten0)
+    spec = read_spectrum(path)
+    assert spec.obsid is None
+    np.testing.assert_array_equal(spec.flux, flux)
+    # Wavelengths from COEFF0/COEFF1, never from the third row (a sky spectrum here).
+    np.testing.assert_allclose(spec.wavelength, 10 ** (3.5682 + 1e-4 * np.arange(3909)))
+    assert spec.header["SNRG"] == 23.4 and spec.header["SNRI"] == 35.1  # SN_G -> SNRG
+    # The catalogue's four identity columns pick the one row (77001, not 77002 or 77003).
+    assert resolve_obsid(spec, _dr1_catalogue(), where=str(path)) == 77001
+    # A catalogue read from a file (lmjd as float, planid with padding) matches too.
+    loose = _dr1_catalogue().assign(lmjd=lambda f: f["lmjd"].astype(float), planid="F5597703 ")
+    assert resolve_obsid(spec, loose) == 77001
+
+
+def test_dr1_obsid_never_from_file_name_and_clear_errors(tmp_path):
+    path = tmp_path / "77002.fits"  # a misleading name: the header says fibre 117
+    write_dr1_spectrum(str(path))
+    spec = read_spectrum(path)
+    assert resolve_obsid(spec, _dr1_catalogue()) == 77001
+    with pytest.raises(LamostFormatError, match=r"77002\.fits: no OBSID header and no catalogue"
+                       r" row has lmjd=55977, planid=F5597703, spid=4, fiberid=117"):  # fmt: skip
+        resolve_obsid(spec, _dr1_catalogue().iloc[1:], where=str(path))
+    twice = _dr1_catalogue([{**_dr1_catalogue().iloc[0].to_dict(), "obsid": 77009}])
+    with pytest.raises(LamostFormatError, match=r"2 obsids \[77001, 77009\] share lmjd=55977"):
+        resolve_obsid(spec, twice)
+    with pytest.raises(LamostFormatError, match=r"lacks column\(s\) \['spid', 'fiberid'\]"):
+        resolve_obsid(spec, _dr1_catalogue().drop(columns=["spid", "fiberid"]))
+    bare = tmp_path / "bare.fits"
+    write_dr1_spectrum(str(bare))
+    with fits.open(bare, mode="update") as hdul:
+        del hdul[0].header["FIBERID"]
+    with pytest.raises(LamostFormatError, match=r"without \['FIBERID'\]"):
+        resolve_obsid(read_spectrum(bare), _dr1_catalogue())
+    # A spectrum with an OBSID header keeps it, whatever the catalogue says.
+    assert resolve_obsid(make_spectrum(obsid=5), _dr1_catalogue()) == 5
+
+
+@pytest.mark.parametrize("layout", ["A", "B"])
+def test_file_cut_after_primary_header_is_truncated(tmp_path, layout):
+    raw = spectrum_to_bytes(make_spectrum(), layout)
+    path = tmp_path / "cut.fits.gz"
+    path.write_bytes(gzip.compress(raw[:2880]))
+    with pytest.raises(LamostFormatError, match=r"cut\.fits\.gz: truncated"):
+        read_spectrum(path)

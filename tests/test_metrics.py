@@ -75,3 +75,15 @@ def test_zero_truth_and_constant_truth_raise() -> None:
     assert mae(np.array([1.0, 2.0]), np.array([0.0, 2.0])) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="constant"):
         r2(np.array([1.0, 2.0]), np.array([2.0, 2.0]))
+
+
+def test_median_rel_residual_is_a_median_not_a_mean() -> None:
+    """Skewed residuals 0, 0, +90 %: the median bias is 0 (the mean would be 30 %), and one
+    outlier cannot move it."""
+    true = np.array([1.0, 2.0, 4.0])
+    pred = np.array([1.0, 2.0, 7.6])
+    assert median_rel_residual(pred, true) == pytest.approx(0.0, abs=1e-12)
+    # Even count: the mean of the two middle values, (-10 % + 20 %) / 2.
+    true4 = np.array([1.0, 1.0, 1.0, 1.0])
+    assert median_rel_residual(np.array([0.5, 0.9, 1.2, 5.0]), true4) == pytest.approx(5.0)
+    assert score_table(pred, true)["median_rel_residual"] == pytest.approx(0.0, abs=1e-12)

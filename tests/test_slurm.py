@@ -25,6 +25,7 @@ import yaml
 
 from tests.conftest import REPO, run_snakemake
 from tests.support.slurm_cluster import SlurmCluster, SlurmUnavailable, machine_size, start
+from tests.support.system import missing
 
 pytestmark = pytest.mark.workflow
 
@@ -50,10 +51,11 @@ def load_profile(path: Path) -> dict[str, Any]:
 
 
 def skip_or_fail(reason: str) -> NoReturn:
-    """Skip with ``reason``, or fail when SPT_REQUIRE_SLURM=1 says SLURM must be there."""
+    """Skip with ``reason``, or fail when SPT_REQUIRE_SLURM=1 or CI=true says SLURM must be
+    there (tests/support/system.py)."""
     if os.environ.get("SPT_REQUIRE_SLURM") == "1":
         pytest.fail(f"SPT_REQUIRE_SLURM=1 but {reason}")
-    pytest.skip(reason)
+    missing("SLURM", reason)
 
 
 def require_plugin() -> None:

@@ -13,7 +13,9 @@ from spt.io.lamost import LamostSpectrum, spectrum_path, write_spectrum
 from spt.prep.spectra import (
     DEFAULTS,
     RawArray,
+    SpectraMissingError,
     SpectrumProblem,
+    check_readable,
     common_grid,
     load_spectra,
     merge_config,
@@ -349,3 +351,34 @@ def test_arrays_in_memory_equal_the_written_file(tmp_path: Path) -> None:
     assert report["ok"].tolist() == [True, True, True, False]
     assert report.loc[3, "problem"].startswith("no spectrum file")
     assert np.isnan(arrays["flux"][3]).all() and not arrays["ivar"][3].any()
+
+
+def test_unreadable_spectra_are_named_and_stop_the_run_past_the_limit(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    report = pd.DataFrame(
+        {
+            "obsid": [1, 2, 3, 4],
+            "ok": [True, False, False, False],
+            "problem": ["", "no spectrum file (x)", "unreadable: truncated", "too few pixels"],
+        }
+    )
+    caplog.set_level("WARNING", logger="spt.prep.spectra")
+    assert check_readable(report, max_fraction=0.5) == 2  # 2 of 4: at the limit, goes on
+    assert "spectrum 2: no spectrum file" in caplog.text
+    assert "spectrum 3: unreadable: truncated" in caplog.text
+    assert "spectrum 4" not in caplog.text  # readable, rejected for another reason
+    with pytest.raises(SpectraMissingError, match=r"2 of 4 spectra \(50.0%\).*obsid 2: no spec"):
+        check_readable(report, max_fraction=0.25, where=" (manifest m.csv)")
+
+
+def test_a_killed_runs_scratch_folder_is_removed(tmp_path: Path) -> None:
+    stale = tmp_path / ".s.npz.abc123"
+    stale.mkdir()
+    (stale / "flux.raw").write_bytes(b"x" * 10)
+    spec = giant(0)
+    spec.obsid = 7
+    write_spectrum(tmp_path / "7.fits", spec)
+    preprocess_files([tmp_path / "7.fits"], [7], GRID, out_path=tmp_path / "s.npz", progress=False)
+    assert not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["7.fits", "s.npz"]

@@ -98,8 +98,12 @@ def test_checkpoint_contents(trained: tuple[SpectralTransformer, pd.DataFrame, P
     ids=["chunks-temperature", "components-plus_one"],
 )
 def test_resume_is_bit_identical(
-    data: tuple[np.ndarray, ...], tmp_path: Path, arch: dict[str, object]
+    data: tuple[np.ndarray, ...],
+    tmp_path: Path,
+    arch: dict[str, object],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level("INFO", logger="spt.model.train")
     cfg = TrainConfig.tiny(epochs=4, patience=10)
     cfg.model |= arch
     straight, h_straight = train_model(*data, cfg, tmp_path / "a.pt", progress=False)
@@ -116,6 +120,7 @@ def test_resume_is_bit_identical(
         *data, cfg, tmp_path / "b.pt", progress=False, callback=lambda e, h: seen.append(e)
     )
     assert seen == [3, 4]  # only the remaining epochs ran
+    assert f"resuming from checkpoint {tmp_path / 'b.pt'} at epoch 2 of 4" in caplog.text
     for (name, a), (_, b) in zip(
         straight.state_dict().items(), resumed.state_dict().items(), strict=True
     ):

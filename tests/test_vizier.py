@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
+from spt.io.seismic import SeismicFormatError, read_seismic
 from spt.sources.vizier import (
     CLUSTER_COLUMNS,
     ISOCHRONE_COLUMNS,
@@ -19,6 +21,7 @@ from spt.sources.vizier import (
     fetch_cluster_members,
     fetch_isochrone_ages,
     fetch_seismic,
+    fetch_seismic_file,
     query_vizier,
     seismic_preset,
     standardise_isochrones,
@@ -283,3 +286,184 @@ def test_miglio_preset_on_the_real_vizier_export() -> None:
     assert (frame["e_Mass"] > 0).all()
     assert frame["Mass"].between(0.79, 2.73).all()
     assert frame["RAJ2000"].between(279, 302).all() and frame["DEJ2000"].between(36, 53).all()
+
+
+# ---------------------------------------------------------------- a local seismic table
+KIC_TABLE = "V/133/kic"
+
+
+def kic_table(kics: list[int], sexagesimal: bool = False) -> Table:
+    """Kepler Input Catalogue rows as VizieR serves V/133/kic (random positions)."""
+    rng = np.random.default_rng(len(kics))
+    ra, dec = rng.uniform(280, 300, len(kics)), rng.uniform(37, 52, len(kics))
+    table = Table({"KIC": np.array(kics, dtype=np.int64), "RAJ2000": ra, "DEJ2000": dec})
+    table["kepmag"] = rng.uniform(9, 13, len(kics))
+    if sexagesimal:
+        from astropy.coordinates import SkyCoord
+
+        c = SkyCoord(ra, dec, unit="deg")
+        table["RAJ2000"] = c.ra.to_string(unit="hourangle", sep=" ", precision=3)
+        table["DEJ2000"] = c.dec.to_string(sep=" ", precision=2, alwayssign=True)
+    return table
+
+
+def write_local(table: Table, path: Path, kind: str) -> Path:
+    if kind == "csv":
+        table.write(path, format="ascii.csv")
+    else:
+        table.write(path, format={"fits": "fits", "votable": "votable"}[kind])
+    return path
+
+
+@pytest.fixture
+def kic_vizier(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[LoopbackServer, VizierResponder]]:
+    """The HTTPS double serving only a KIC excerpt (stars 1001..1010 and 7001)."""
+    isolate_network(monkeypatch)
+    cert, key = self_signed_cert(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    responder = VizierResponder({KIC_TABLE: kic_table([*range(1001, 1011), 7001])})
+    routes = {VIZ: Route(responder, content_type="text/xml")}
+    tls = server_tls_context(cert, key)
+    with LoopbackServer(routes, tls=tls, max_requests=20, lifetime=30) as server:
+        yield server, responder
+
+
+@pytest.mark.parametrize("kind", ["csv", "fits", "votable"])
+def test_local_table_with_masses_and_kic_only(
+    kic_vizier: tuple[LoopbackServer, VizierResponder], tmp_path: Path, kind: str
+) -> None:
+    """KIC + masses, no ages, no coordinates: coordinates come from V/133/kic (one query,
+    cached), Age is written as NaN, and read_seismic accepts the result."""
+    server, responder = kic_vizier
+    local = Table({"KIC": [1003, 1001, 1007], "Mass": [1.1, 1.4, 0.9], "e_Mass": [0.1, 0.05, 0.08]})
+    path = write_local(local, tmp_path / f"labels.{kind}", kind)
+    output = tmp_path / "out" / "seismic.csv"
+    frame = fetch_seismic_file(path, server.host, None, output, **FAST)
+    assert server.count(VIZ) == 1
+    script = responder.scripts[0]
+    assert script["-source"] == KIC_TABLE and script["KIC"] == "1001,1003,1007"
+    served = responder.tables[KIC_TABLE].to_pandas().set_index("KIC")
+    assert frame["KIC"].tolist() == [1003, 1001, 1007]
+    np.testing.assert_allclose(frame["RAJ2000"], served.loc[[1003, 1001, 1007], "RAJ2000"])
+    np.testing.assert_allclose(frame["DEJ2000"], served.loc[[1003, 1001, 1007], "DEJ2000"])
+    np.testing.assert_allclose(frame["Mass"], [1.1, 1.4, 0.9])
+    assert frame["Age"].isna().all() and frame["e_Age"].isna().all()
+    back = read_seismic(output)
+    assert back["age"].isna().all() and back["mass"].tolist() == [1.1, 1.4, 0.9]
+    cache = output.parent / "kic_coordinates.csv"
+    assert pd.read_csv(cache)["KIC"].tolist() == [1001, 1003, 1007]
+
+    # Again, with one more star: only the new KIC is asked for.
+    more = Table({"KIC": [1003, 1001, 1007, 1009], "Mass": [1.1, 1.4, 0.9, 1.2]})
+    path2 = write_local(more, tmp_path / f"more.{kind}", kind)
+    again = fetch_seismic_file(path2, server.host, None, output, **FAST)
+    assert server.count(VIZ) == 2 and responder.scripts[1]["KIC"] == "1009"
+    np.testing.assert_allclose(again["RAJ2000"].iloc[:3], frame["RAJ2000"])
+    fetch_seismic_file(path2, server.host, None, output, **FAST)
+    assert server.count(VIZ) == 2  # all four cached now
+
+
+def test_local_table_mapping_unknown_kic_and_sexagesimal(
+    kic_vizier: tuple[LoopbackServer, VizierResponder], tmp_path: Path
+) -> None:
+    server, responder = kic_vizier
+    responder.tables[KIC_TABLE] = kic_table([1001, 1002], sexagesimal=True)
+    local = pd.DataFrame(
+        {"kepid": [1001, 1002, 999999], "M": [1.0, 1.2, 1.3], "age_gyr": [3.0, 2.0, 1.0]}
+    )
+    local.to_csv(tmp_path / "mine.csv", index=False)
+    mapping = {"KIC": "kepid", "Mass": "M", "Age": "age_gyr"}
+    frame = fetch_seismic_file(tmp_path / "mine.csv", server.host, mapping, tmp_path / "s.csv")
+    kic = SkyCoord(
+        list(responder.tables[KIC_TABLE]["RAJ2000"]),
+        list(responder.tables[KIC_TABLE]["DEJ2000"]),
+        unit=("hourangle", "deg"),
+    )
+    np.testing.assert_allclose(frame["RAJ2000"].iloc[:2], kic.ra.deg, atol=1e-6)
+    np.testing.assert_allclose(frame["DEJ2000"].iloc[:2], kic.dec.deg, atol=1e-6)
+    assert frame["RAJ2000"].isna().tolist() == [False, False, True]  # 999999: not in the KIC
+    np.testing.assert_allclose(frame["Age"], [3.0, 2.0, 1.0])
+
+
+def test_local_table_faults(tmp_path: Path) -> None:
+    junk = tmp_path / "labels.fits"
+    junk.write_bytes(b"SIMPLE  =                    T" + bytes(100))
+    with pytest.raises(SeismicFormatError, match=r"labels\.fits: truncated or corrupt FITS"):
+        fetch_seismic_file(junk, "127.0.0.1:9", None, tmp_path / "s.csv")
+    pd.DataFrame({"KIC": [1, 2], "Teff": [4700, 4800]}).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(SeismicFormatError, match=r"t\.csv: neither Mass nor Age"):
+        fetch_seismic_file(tmp_path / "t.csv", "127.0.0.1:9", None, tmp_path / "s.csv")
+    pd.DataFrame({"KIC": [1, 1], "Mass": [1.0, 1.1], "RAJ2000": 290.0, "DEJ2000": 44.0}).to_csv(
+        tmp_path / "d.csv", index=False
+    )
+    with pytest.raises(SeismicFormatError, match=r"d\.csv: duplicated KIC numbers, e\.g\. \[1\]"):
+        fetch_seismic_file(tmp_path / "d.csv", "127.0.0.1:9", None, tmp_path / "s.csv")
+    with pytest.raises(SeismicFormatError, match=r"t\.csv: RAJ2000: source column 'RAdeg'"):
+        fetch_seismic_file(
+            tmp_path / "t.csv", "127.0.0.1:9", seismic_preset("miglio2021")["columns"],
+            tmp_path / "s.csv",
+        )  # fmt: skip
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_preset_mapping_falls_back_to_own_names(tmp_path: Path) -> None:
+    """A table in seismic.csv's own names with the default preset configured: no query (it
+    has coordinates), the preset's absent columns do not stop it."""
+    own = pd.DataFrame(
+        {"KIC": [5, 6], "RAJ2000": [290.0, 291.0], "DEJ2000": [44.0, 45.0], "mass": [1.0, 1.5],
+         "Age": [4.0, 2.0], "Phase": [1, 2]}
+    )  # fmt: skip
+    own.to_csv(tmp_path / "own.csv", index=False)
+    preset = seismic_preset("miglio2021")["columns"]
+    frame = fetch_seismic_file(tmp_path / "own.csv", "127.0.0.1:9", preset, tmp_path / "s.csv")
+    assert frame["Mass"].tolist() == [1.0, 1.5] and frame["Phase"].tolist() == [1, 2]
+
+
+@pytest.mark.skipif(not REAL_MIGLIO.exists(), reason="shared real-data files not present")
+def test_local_real_vizier_export_through_preset(tmp_path: Path) -> None:
+    """VizieR's own FITS export (an ASCII-table HDU, mangled names) read as a local file."""
+    preset = seismic_preset("miglio2021")["columns"]
+    frame = fetch_seismic_file(REAL_MIGLIO, "127.0.0.1:9", preset, tmp_path / "seismic.csv")
+    assert len(frame) == 3315 and frame["Age"].isna().sum() == 22
+    assert frame["RAJ2000"].notna().all()  # coordinates in the table: no KIC query
+    assert not (tmp_path / "kic_coordinates.csv").exists()
+
+
+def test_workflow_script_takes_the_local_file(
+    kic_vizier: tuple[LoopbackServer, VizierResponder], tmp_path: Path
+) -> None:
+    """workflow/scripts/fetch_seismic.py with params.seismic["file"] set: no catalogue query,
+    only the KIC one; with it empty: the VizieR catalogue is asked for."""
+    import importlib
+    import sys
+    from types import SimpleNamespace
+
+    server, responder = kic_vizier
+    sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+    try:
+        script = importlib.import_module("fetch_seismic")
+    finally:
+        sys.path.remove(str(REPO / "workflow" / "scripts"))
+    pd.DataFrame({"KIC": [1002], "Mass": [1.3]}).to_csv(tmp_path / "mine.csv", index=False)
+    vizier = {"server": server.host, "timeout_s": 10.0, "retries": 1, "backoff_s": 0.01,
+              "seismic": {"preset": "miglio2021", "file": ""}}  # fmt: skip
+
+    class Params(SimpleNamespace):
+        def get(self, key: str, default: object = None) -> object:
+            return getattr(self, key, default)
+
+    smk = SimpleNamespace(
+        params=Params(vizier=vizier, seismic={"file": str(tmp_path / "mine.csv")}),
+        output=[str(tmp_path / "seismic.csv")],
+        log=[str(tmp_path / "fetch_seismic.log")],
+    )
+    script.main(smk)
+    assert [s["-source"] for s in responder.scripts] == [KIC_TABLE]
+    assert pd.read_csv(tmp_path / "seismic.csv")["KIC"].tolist() == [1002]
+    smk.params = Params(vizier=vizier)  # file empty: the VizieR path
+    smk.output = [str(tmp_path / "vizier" / "seismic.csv")]
+    with pytest.raises(LookupError, match="no rows"):  # the double serves only the KIC here
+        script.main(smk)
+    assert responder.scripts[-1]["-source"] == "J/A+A/645/A85/catalog"

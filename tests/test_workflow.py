@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from importlib import metadata
 
@@ -13,6 +14,7 @@ import yaml
 from spt.model.store import load_train_config
 from spt.paper.report import find_chromium, rendered_dom, screenshot
 from tests.conftest import REPO, run_snakemake
+from tests.support.system import in_ci, require_program
 
 pytestmark = pytest.mark.workflow
 
@@ -157,6 +159,19 @@ def test_one_figure_rebuilds_alone(tiny_run, tmp_path):
     assert _scheduled(forced) == {"fig06": 1}
 
 
+def test_a_changed_spectrum_file_reruns_preprocessing(tiny_run, tmp_path):
+    """Spectra are inputs one by one (through the manifest), not hidden behind a folder."""
+    work = tmp_path / "copy"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    manifest = pd.read_csv(work / "resources/simulated/spectra.csv")
+    matched = pd.read_csv(work / "results/data/matched.csv")
+    changed = work / manifest.set_index("obsid").loc[matched["obsid"].iloc[0], "path"]
+    later = (work / "results/data/spectra.npz").stat().st_mtime + 60
+    os.utime(changed, (later, later))
+    proc = run_snakemake(work, "-n", "--cores", "1", "results/data/spectra.npz")
+    assert _scheduled(proc) == {"preprocess": 1}
+
+
 def test_every_figure_and_table_is_built(tiny_run):
     figures = sorted(p.name for p in (tiny_run / "results/figures").glob("*.pdf"))
     numbered = [f for f in figures if f.startswith("fig")]
@@ -212,9 +227,13 @@ def test_provenance_outputs(tiny_run):
     assert table["snakemake"] == metadata.version("snakemake")
 
 
-@pytest.mark.skipif(find_chromium() is None, reason="no Chromium (tools/ci_install_system.sh)")
+# Skipped early (before the tiny run) without Chromium, except in CI, where it must fail.
+@pytest.mark.skipif(
+    find_chromium() is None and not in_ci(), reason="no Chromium (tools/ci_install_system.sh)"
+)
 def test_report_opens_in_headless_chromium(report_html, tmp_path):
     """The report is a JavaScript page: it must draw its navigation in a real browser."""
+    require_program("chromium", "to render the report", path=find_chromium() or "")
     raw = report_html.read_text(errors="ignore")
     dom = rendered_dom(report_html)
     for drawn in (">Workflow<", ">Figures<", ">Tables<", ">Provenance<", "<nav"):

@@ -4,12 +4,18 @@
 #    tests/test_slurm.py (the test starts its own daemons; no service is started here);
 #  - Chromium for tests/test_workflow.py::test_report_opens_in_headless_chromium.
 #
-# Idempotent (a group already there is left alone), quiet, and it always exits 0: where it
-# cannot install (no root, no apt, no network), it says so and the test then skips with its
-# reason. Python side: pip install snakemake-executor-plugin-slurm (the "slurm" extra).
+# Idempotent (a group already there is left alone), quiet, and it always exits 0 so that the
+# test run reports the damage: where it cannot install (no root, no apt, no network), it says
+# so, and a test whose program is missing then skips with its reason on a developer's machine
+# but FAILS when CI=true (tests/support/system.py; .ci/run sets CI=true). Python side:
+# pip install snakemake-executor-plugin-slurm (in the "test" and "slurm" extras).
 set -u
 
 say() { echo "ci_install_system: $*" >&2; }
+
+# What a missing program does to its test: skip, or fail under CI=true.
+if [ "${CI:-}" = "true" ]; then consequence="its test will FAIL (CI=true)"; else
+  consequence="its test will skip"; fi
 
 have_all() {
   local p
@@ -20,7 +26,7 @@ have_all() {
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   have_all slurmctld slurmd sbatch srun munged chromium ||
-    say "not root or no apt-get: cannot install SLURM/Chromium (their tests will skip)"
+    say "not root or no apt-get: cannot install SLURM/Chromium; $consequence"
   exit 0
 fi
 
@@ -58,7 +64,7 @@ install_group() {
   if have_all "$@"; then
     say "installed $name"
   else
-    say "could not install $name (its test will skip); apt log:"
+    say "could not install $name; $consequence; apt log:"
     tail -n 5 "$LOG" >&2
   fi
 }

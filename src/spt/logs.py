@@ -11,7 +11,11 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def log_to(path: str | os.PathLike[str] | None) -> Iterator[logging.Logger]:
-    """Send logging, warnings and stderr (progress bars) to ``path`` for the block's duration."""
+    """Send logging, warnings and stderr (progress bars) to ``path`` for the block's duration.
+
+    Everything is restored afterwards (handlers, stderr, the warnings hook), so blocks nest and
+    repeat within one process.
+    """
     logging.captureWarnings(True)
     root = logging.getLogger()
     root.setLevel(logging.INFO)
@@ -24,6 +28,7 @@ def log_to(path: str | os.PathLike[str] | None) -> Iterator[logging.Logger]:
             yield root
         finally:
             root.removeHandler(handler)
+            logging.captureWarnings(False)
         return
     with open(path, "w", buffering=1, encoding="utf-8") as stream:
         handler = logging.StreamHandler(stream)
@@ -39,3 +44,4 @@ def log_to(path: str | os.PathLike[str] | None) -> Iterator[logging.Logger]:
         finally:
             sys.stderr = old_stderr
             root.removeHandler(handler)
+            logging.captureWarnings(False)

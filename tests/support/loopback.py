@@ -445,7 +445,12 @@ def parse_vizier_script(body: bytes) -> dict[str, str]:
 
 
 def _constraint(column: Column, condition: str) -> np.ndarray:
-    """VizieR-style constraint on one column: ``>=x``, ``<x``, ``=x`` or a plain value."""
+    """VizieR-style constraint on one column: ``>=x``, ``<x``, ``=x``, a plain value or a list
+    of values ``a,b,c``."""
+    if "," in condition:
+        wanted_any = {v.strip() for v in condition.removeprefix("=").split(",")}
+        values = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(column)]
+        return np.array([v.strip() in wanted_any for v in values])
     for op, func in (
         (">=", np.greater_equal),
         ("<=", np.less_equal),

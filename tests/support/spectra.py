@@ -61,3 +61,43 @@ def giant(
     andmask[bad] = 1 << 23
     ivar[bad] = 0
     return LamostSpectrum(seed, wave, flux, ivar, andmask, andmask.copy(), {"OBSID": seed})
+
+
+#: A DR1 spectrum's identity: the keys its obsid is found by in the catalogue.
+DR1_IDENTITY = {"LMJD": 55977, "PLANID": "F5597703", "SPID": 4, "FIBERID": 117}
+
+
+def write_dr1_spectrum(
+    path: str,
+    n: int = 3909,
+    *,
+    exten0: str | None = "Flux, Inverse, Sky, Andmask, Ormask",
+    identity: dict[str, object] | None = None,
+) -> np.ndarray:
+    """Write a file in LAMOST DR1's layout: a (5, N) primary image whose third row is NOT
+    wavelength (a sky spectrum here), wavelengths only in COEFF0/COEFF1, no OBSID or DATA_V,
+    S/N as SN_U ... SN_Z (99.00 for "no value"). Returns the flux row."""
+    from astropy.io import fits
+
+    rng = np.random.default_rng(7)
+    flux = (800 + 20 * rng.standard_normal(n)).astype(np.float32)
+    rows = np.vstack(
+        [
+            flux,
+            np.full(n, 2.5e-3, np.float32),
+            (50 + rng.random(n)).astype(np.float32),  # sky, not wavelength
+            np.zeros(n, np.float32),
+            np.zeros(n, np.float32),
+        ]
+    )
+    header = fits.Header()
+    for key, value in {**DR1_IDENTITY, **(identity or {})}.items():
+        header[key] = value
+    header["RA"], header["DEC"] = 132.846, 11.817
+    header["COEFF0"], header["COEFF1"] = 3.5682, 1e-4
+    header["SN_U"], header["SN_G"], header["SN_R"] = 99.0, 23.4, 31.5
+    header["SN_I"], header["SN_Z"] = 35.1, 99.0
+    if exten0 is not None:
+        header["EXTEN0"] = exten0
+    fits.PrimaryHDU(rows, header=header).writeto(path)
+    return flux

@@ -2,6 +2,7 @@
 # (Scripts import the package from this checkout's src/ through workflow/scripts/_bootstrap.py,
 # so any Python that runs them, a conda env included, uses the code beside this Snakefile.)
 
+import csv
 import hashlib
 import json
 import subprocess
@@ -77,6 +78,25 @@ def table(stem):
     TABLES.extend(paths.values())
     paths["md"] = report(paths["md"], caption=f"../report/{stem}.rst", category="Tables")
     return paths
+
+
+# The checkpoints that write the manifests (SPECTRA_CHECKPOINT, CLUSTER_CHECKPOINT) are chosen
+# by source at the end of workflow/rules/fetch.smk.
+def _listed_files(manifest):
+    """The spectrum files a manifest lists (not those whose download failed)."""
+    with open(manifest, newline="") as fh:
+        return [row["path"] for row in csv.DictReader(fh) if row.get("status") != "failed"]
+
+
+def spectra_files(wildcards):
+    """Every spectrum file of the survey's manifest: tracked one by one, so a changed or
+    replaced file reruns what reads it (a folder's time stamp would hide it)."""
+    return _listed_files(SPECTRA_CHECKPOINT.get().output.manifest)
+
+
+def cluster_spectra_files(wildcards):
+    """Every spectrum file of the cluster members' manifest, tracked one by one."""
+    return _listed_files(CLUSTER_CHECKPOINT.get().output.manifest)
 
 
 def _commit():

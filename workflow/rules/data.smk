@@ -2,7 +2,9 @@
 # and the sky cross-match.
 
 
-rule simulate_survey:
+# A checkpoint: the spectra its manifest lists become inputs of the rules that read them, so a
+# changed file reruns them (workflow/rules/fetch.smk, spectra_files).
+checkpoint simulate_survey:
     output:
         seismic="resources/simulated/seismic.csv",
         catalog="resources/simulated/lamost_catalog.csv",

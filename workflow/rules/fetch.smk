@@ -4,6 +4,11 @@
 
 
 rule fetch_seismic:
+    input:
+        # a local seismic table, when configured: a changed file reruns the rule
+        local_table=lambda wildcards: (
+            [config["vizier"]["seismic"]["file"]] if config["vizier"]["seismic"]["file"] else []
+        ),
     output:
         seismic="resources/lamost/seismic.csv",
     log:
@@ -69,7 +74,7 @@ rule fetch_lamost_catalog:
         "../scripts/fetch_lamost_catalog.py"
 
 
-rule fetch_spectra:
+checkpoint fetch_spectra:
     input:
         matched=rules.crossmatch.output.matched,
     output:
@@ -113,7 +118,7 @@ rule fetch_cluster_catalog:
         "../scripts/fetch_lamost_catalog.py"
 
 
-rule fetch_cluster_spectra:
+checkpoint fetch_cluster_spectra:
     input:
         clusters=rules.fetch_clusters.output.clusters,
         catalog=rules.fetch_cluster_catalog.output.catalog,
@@ -141,10 +146,12 @@ rule fetch_cluster_spectra:
 # The source's spectra, whichever the source: one obsid,path manifest each (the mock writes its
 # cluster members' spectra into the survey's manifest; LAMOST downloads them separately).
 if SOURCE == "simulated":
-    SPECTRA_MANIFEST = rules.simulate_survey.output.manifest
-    CLUSTER_MANIFEST = rules.simulate_survey.output.manifest
+    SPECTRA_CHECKPOINT = checkpoints.simulate_survey
+    CLUSTER_CHECKPOINT = checkpoints.simulate_survey
     CLUSTER_CATALOG = rules.simulate_survey.output.catalog
 else:
-    SPECTRA_MANIFEST = rules.fetch_spectra.output.manifest
-    CLUSTER_MANIFEST = rules.fetch_cluster_spectra.output.manifest
+    SPECTRA_CHECKPOINT = checkpoints.fetch_spectra
+    CLUSTER_CHECKPOINT = checkpoints.fetch_cluster_spectra
     CLUSTER_CATALOG = rules.fetch_cluster_catalog.output.catalog
+SPECTRA_MANIFEST = SPECTRA_CHECKPOINT.rule.output.manifest
+CLUSTER_MANIFEST = CLUSTER_CHECKPOINT.rule.output.manifest

@@ -6,6 +6,7 @@ rule preprocess:
     input:
         matched=rules.crossmatch.output.matched,
         manifest=SPECTRA_MANIFEST,
+        files=spectra_files,
     output:
         spectra="results/data/spectra.npz",
         report="results/data/preprocess_report.csv",

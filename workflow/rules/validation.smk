@@ -26,6 +26,7 @@ rule validate_clusters:
         clusters=source_file("clusters.csv"),
         catalog=CLUSTER_CATALOG,
         manifest=CLUSTER_MANIFEST,
+        files=cluster_spectra_files,
         model=SPT_MODEL,
         pca=rules.features.output.pca,
         sample_spectra=rules.preprocess.output.spectra,

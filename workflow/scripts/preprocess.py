@@ -6,7 +6,7 @@ import pandas as pd
 from spt.io.files import write_csv
 from spt.io.manifest import paths_for, read_manifest
 from spt.logs import log_to
-from spt.prep.spectra import common_grid, merge_config, preprocess_files
+from spt.prep.spectra import check_readable, common_grid, merge_config, preprocess_files
 
 
 def main(smk) -> None:
@@ -25,6 +25,8 @@ def main(smk) -> None:
             out_path=smk.output.spectra,
             anomaly_cfg=smk.params.anomalies,
         )
+        limit = smk.params.preprocess["max_unreadable_fraction"]
+        check_readable(report, limit, f" (spectra manifest {smk.input.manifest})")
         write_csv(report, smk.output.report)
 
 

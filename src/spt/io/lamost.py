@@ -1,15 +1,21 @@
-"""LAMOST low-resolution spectra (FITS, both layouts) and the LRS stellar catalogue (CSV).
+"""LAMOST low-resolution spectra (FITS, both layouts) and the LRS stellar catalogue.
 
 Layout A (DR1-DR8): a primary image of shape (rows, N) holding flux, inverse variance,
 wavelength, and-mask and or-mask. Layout B (DR9 on): an empty primary HDU and a one-row binary
 table ``COADD`` whose columns are vectors of N values. The two are told apart by their HDU
-structure, never by the ``DATA_V`` keyword.
+structure, never by the ``DATA_V`` keyword. DR1 headers have no OBSID: ``resolve_obsid`` finds
+it in the catalogue by (lmjd, planid, spid, fiberid), never from the file name.
+
+The catalogue (``read_catalog``) may be CSV, FITS or VOTable, gzipped or not (told apart by
+content); LAMOST's "no value" markers (-9999, and 99.00 for S/N and magnitudes) read as NaN.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +26,7 @@ import pandas as pd
 from astropy.io import fits
 
 from spt.io.files import write_bytes, write_csv
+from spt.io.tables import read_table
 
 PathLike = str | os.PathLike[str]
 Layout = Literal["A", "B"]
@@ -92,6 +99,27 @@ def _header_dict(header: fits.Header) -> dict[str, object]:
     return out
 
 
+def _ends_after_primary_header(path: PathLike, header: fits.Header) -> bool:
+    """True when the file is only its primary header although that header announces an image
+    or extensions, or is a LAMOST one: a download cut short, not a file of another kind."""
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    opener = gzip.open if magic == b"\x1f\x8b" else open
+    try:
+        with opener(path, "rb") as fh:  # type: ignore[operator]
+            size = len(fh.read())
+    except (OSError, EOFError):
+        return True
+    header_bytes = len(header.tostring()) + (-len(header.tostring()) % FITS_BLOCK)
+    # A LAMOST header (COEFF0, OBSID, ...) with nothing after it is a download cut short too.
+    announces = (
+        bool(header.get("EXTEND"))
+        or int(header.get("NAXIS", 0) or 0) > 0
+        or any(key in header for key in ("COEFF0", "OBSID", "LMJD", "DATA_V"))
+    )
+    return announces and size <= header_bytes
+
+
 def _obsid(header: dict[str, object]) -> int | None:
     value = header.get("OBSID")
     return None if value is None else int(value)  # type: ignore[call-overload]
@@ -139,7 +167,11 @@ def read_spectrum(path: PathLike) -> LamostSpectrum:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", category=UserWarning)
-            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
+            # Our own handle: astropy leaves its handle open when it fails on a truncated file.
+            with (
+                open(path, "rb") as raw,
+                fits.open(raw, memmap=False, lazy_load_hdus=False) as hdul,
+            ):
                 names = [h.name.upper() for h in hdul]
                 if "COADD_B" in names or "COADD_R" in names:
                     raise LamostFormatError(
@@ -152,6 +184,11 @@ def read_spectrum(path: PathLike) -> LamostSpectrum:
                     rows = _read_layout_a(primary, where)
                 elif "COADD" in names:
                     rows = _read_layout_b(hdul, where)
+                elif len(hdul) == 1 and _ends_after_primary_header(path, primary.header):
+                    raise LamostFormatError(
+                        f"{where}: truncated FITS file: it ends after the primary header, which "
+                        "announces data or extensions (download it again)"
+                    )
                 else:
                     raise LamostFormatError(
                         f"{where}: neither a (5, N) primary image (DR1-DR8) nor a COADD table "
@@ -247,19 +284,101 @@ def write_spectrum(path: PathLike, spec: LamostSpectrum, layout: Layout = "B") -
     write_bytes(path, spectrum_to_bytes(spec, layout))
 
 
+#: Header keys and catalogue columns that identify a spectrum without its obsid.
+IDENTITY_KEYS = (("LMJD", "lmjd"), ("PLANID", "planid"), ("SPID", "spid"), ("FIBERID", "fiberid"))
+
+
+def _identity_value(value: object) -> str:
+    """A header or catalogue value as comparable text: 55859.0 -> '55859', b'F5902 ' -> 'F5902'."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def resolve_obsid(spec: LamostSpectrum, catalog: pd.DataFrame, where: str = "spectrum") -> int:
+    """The obsid of a spectrum: its OBSID header, else (DR1, whose headers have none) the one
+    catalogue row with the same LMJD, PLANID, SPID and FIBERID (columns lmjd, planid, spid,
+    fiberid). Never guessed from a file name; no match or several obsids raise
+    LamostFormatError naming ``where`` and the four values."""
+    if spec.obsid is not None:
+        return int(spec.obsid)
+    absent = [key for key, _ in IDENTITY_KEYS if key not in spec.header]
+    if absent:
+        raise LamostFormatError(
+            f"{where}: no OBSID header, and without {absent} the catalogue cannot name the "
+            "spectrum either"
+        )
+    lacking = [col for _, col in IDENTITY_KEYS if col not in catalog.columns]
+    if lacking:
+        raise LamostFormatError(
+            f"{where}: no OBSID header, and the catalogue lacks column(s) {lacking} to find it by"
+        )
+    wanted = {col: _identity_value(spec.header[key]) for key, col in IDENTITY_KEYS}
+    same = np.ones(len(catalog), dtype=bool)
+    for col, value in wanted.items():
+        same &= catalog[col].map(_identity_value).to_numpy() == value
+    obsids = sorted({int(o) for o in catalog.loc[same, "obsid"]})
+    described = ", ".join(f"{col}={value}" for col, value in wanted.items())
+    if not obsids:
+        raise LamostFormatError(f"{where}: no OBSID header and no catalogue row has {described}")
+    if len(obsids) > 1:
+        raise LamostFormatError(
+            f"{where}: no OBSID header and {len(obsids)} obsids {obsids[:5]} share {described}; "
+            "cannot tell which this spectrum is"
+        )
+    return obsids[0]
+
+
 # --------------------------------------------------------------------------- catalogue
 #: Columns every LRS catalogue has after read_catalog (LAMOST's own lower-case names).
 CATALOG_COLUMNS = ("obsid", "designation", "ra", "dec", "snrg", "snrr", "snri")
 
 
-def read_catalog(path: PathLike) -> pd.DataFrame:
-    """Read a LAMOST LRS catalogue CSV into LAMOST's own column names.
+#: Columns holding a measured value, where LAMOST writes -9999 (or 99.00) for "no value":
+#: stellar parameters and their errors, S/N per band, magnitudes. Ids, coordinates, dates and
+#: plate/fibre numbers are never touched.
+_PARAMETER = re.compile(
+    r"^(teff|logg|feh|m_h|alpha_m|rv|vsini)(_err)?$|^snr[ugriz]$|^mag\d+$|_mag$|^mag_?[a-z]$"
+)
+#: 99.00 means "no value" only where no real value can be 99: S/N (DR1 headers write 99.00 where
+#: the catalogue has -9999) and magnitudes. A radial velocity of +99 km/s is a measurement.
+_NINETY_NINE = re.compile(r"^snr[ugriz]$|^mag\d+$|_mag$|^mag_?[a-z]$")
+NO_VALUE = -9999.0
 
-    Accepts a UTF-8 byte-order mark, the ``combined_`` prefix of the DR8 "combined" catalogue,
-    pandas-style duplicated columns (``snru.1``) and ``ra_obs``/``dec_obs`` where ``ra``/``dec``
-    are missing. Rows are de-duplicated on obsid (LAMOST re-releases plates in every DR).
+
+def is_parameter_column(name: str) -> bool:
+    """True for a column whose -9999 (and, for S/N and magnitudes, 99.00) means "no value"."""
+    return _PARAMETER.search(name) is not None
+
+
+def mask_no_value(frame: pd.DataFrame) -> pd.DataFrame:
+    """Replace LAMOST's "no value" markers by NaN in the parameter columns (see _PARAMETER):
+    -9999 in each, 99.00 in S/N and magnitude columns. Other columns are left as they are."""
+    out = frame.copy()
+    for col in out.columns:
+        if not is_parameter_column(str(col)):
+            continue
+        values = pd.to_numeric(out[col], errors="coerce").astype(float)
+        marker = np.isclose(values, NO_VALUE, rtol=0, atol=1e-6)
+        if _NINETY_NINE.search(str(col)):
+            marker |= np.isclose(values, 99.0, rtol=0, atol=1e-6)
+        out[col] = values.mask(marker)
+    return out
+
+
+def read_catalog(path: PathLike) -> pd.DataFrame:
+    """Read a LAMOST LRS catalogue (CSV, FITS or VOTable, gzipped or not) into LAMOST's names.
+
+    The format is detected from the content (``spt.io.tables.read_table``). Accepts a UTF-8
+    byte-order mark, the ``combined_`` prefix of the DR8 "combined" catalogue, pandas-style
+    duplicated columns (``snru.1``) and ``ra_obs``/``dec_obs`` where ``ra``/``dec`` are
+    missing. LAMOST's "no value" markers become NaN (``mask_no_value``). Rows are
+    de-duplicated on obsid (LAMOST re-releases plates in every DR). Any unreadable file raises
+    LamostFormatError naming the file and the fault.
     """
-    frame = pd.read_csv(path, encoding="utf-8-sig", low_memory=False)
+    frame, kind = read_table(path, error=LamostFormatError)
     rename = {}
     for col in frame.columns:
         name = col.strip().lower()
@@ -268,13 +387,19 @@ def read_catalog(path: PathLike) -> pd.DataFrame:
         rename[col] = name
     frame = frame.rename(columns=rename)
     frame = frame.loc[:, [c for c in frame.columns if not c.endswith(".1")]]
+    frame = frame.loc[:, ~frame.columns.duplicated()]
     for coord in ("ra", "dec"):
         if coord not in frame.columns and f"{coord}_obs" in frame.columns:
             frame[coord] = frame[f"{coord}_obs"]
     missing = [c for c in ("obsid", "ra", "dec") if c not in frame.columns]
     if missing:
-        raise LamostFormatError(f"{path}: catalogue lacks column(s) {missing}")
-    frame["obsid"] = frame["obsid"].astype(np.int64)
+        raise LamostFormatError(f"{path}: catalogue ({kind}) lacks column(s) {missing}")
+    obsid = pd.to_numeric(frame["obsid"], errors="coerce")
+    if obsid.isna().any():
+        rows = (np.flatnonzero(obsid.isna().to_numpy()) + 1).tolist()[:5]
+        raise LamostFormatError(f"{path}: obsid missing or not a number in data row(s) {rows}")
+    frame["obsid"] = obsid.astype(np.int64)
+    frame = mask_no_value(frame)
     return frame.drop_duplicates("obsid", keep="first").reset_index(drop=True)
 
 

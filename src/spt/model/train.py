@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import os
 import time
@@ -294,6 +295,10 @@ def train_model(
             history = [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in ckpt["history"]]
             best = {"loss": ckpt["best_loss"], "epoch": ckpt["best_epoch"], "state": ckpt["best"]}
             bad_epochs, done, start = ckpt["bad_epochs"], ckpt["done"], ckpt["epoch"]
+            logging.getLogger(__name__).info(
+                "resuming from checkpoint %s at epoch %d of %d (best so far: epoch %d)%s",
+                path, start, cfg.epochs, best["epoch"], ", already finished" if done else "",
+            )  # fmt: skip
 
         X_t, y_t = torch.from_numpy(Xt).to(device), torch.from_numpy(yt).to(device)
         X_v, y_v = torch.from_numpy(Xv).to(device), torch.from_numpy(yv).to(device)

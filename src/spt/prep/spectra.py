@@ -27,8 +27,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import copy
+import logging
 import math
 import os
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -53,6 +55,7 @@ from spt.prep.anomalies import (
 )
 
 PathLike = str | os.PathLike[str]
+log = logging.getLogger(__name__)
 
 #: Default preprocessing settings; `config.yaml` may override any key.
 DEFAULTS: dict[str, Any] = {
@@ -69,6 +72,10 @@ DEFAULTS: dict[str, Any] = {
     "max_nonfinite": 0,  # any NaN or inf in flux or inverse variance marks a corrupt file
     "min_coverage": 0.5,  # usable fraction of the grid below which a spectrum is rejected
 }
+
+
+class SpectraMissingError(RuntimeError):
+    """Too many spectra could not be read; the message names them and what to do."""
 
 
 class SpectrumProblem(ValueError):
@@ -460,6 +467,9 @@ def preprocess_files(
     n, p = len(paths), grid.size
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out_path.parent.glob(f".{out_path.name}.*"):  # left by a killed job
+        log.info("removing the scratch folder %s of an interrupted run", stale)
+        shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.name}.") as tmp:
         flux_raw = RawArray(Path(tmp) / "flux.raw", np.float32, (n, p))
         ivar_raw = RawArray(Path(tmp) / "ivar.raw", np.float32, (n, p))
@@ -515,6 +525,34 @@ def preprocess_arrays(
         "obsid": np.asarray(ids, dtype=np.int64),
     }
     return report, arrays
+
+
+UNREADABLE_PREFIXES = ("no spectrum file", "unreadable")
+
+
+def check_readable(report: pd.DataFrame, max_fraction: float, where: str = "") -> int:
+    """Log every spectrum that could not be read and stop when their share is above the limit.
+
+    Missing or unreadable files keep their row and reason in ``report``; past ``max_fraction``
+    of all rows something is wrong with the inputs (an empty folder, a failed download), so the
+    run stops with their names instead of going on with NaN rows. Returns how many there were.
+    """
+    problem = report["problem"].fillna("").astype(str)
+    bad = report.loc[problem.str.startswith(UNREADABLE_PREFIXES), ["obsid", "problem"]]
+    for obsid, reason in bad.head(20).itertuples(index=False):
+        log.warning("spectrum %s: %s", obsid, reason)
+    if len(bad) > 20:
+        log.warning("... and %d more spectra that could not be read", len(bad) - 20)
+    share = len(bad) / max(len(report), 1)
+    if len(report) == 0 or share > max_fraction:
+        examples = "; ".join(f"obsid {o}: {r}" for o, r in bad.head(5).itertuples(index=False))
+        raise SpectraMissingError(
+            f"{len(bad)} of {len(report)} spectra ({share:.1%}) could not be read, above "
+            f"preprocess.max_unreadable_fraction = {max_fraction}{where}. E.g. {examples}. "
+            "Check the spectra manifest and the files it names (for LAMOST, "
+            "results/data/download_failures.csv; rerun with `snakemake --forcerun fetch_spectra`)."
+        )
+    return len(bad)
 
 
 def read_npz_rows(path: PathLike, key: str, n_rows: int) -> np.ndarray:

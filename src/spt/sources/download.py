@@ -20,7 +20,8 @@ ends an attempt after ``timeout`` seconds), not to a whole body. On top of it ev
 file, or one ``call_with_retries`` call) has a wall-clock budget, by default
 ``total_time_limit`` = (retries + 1) x timeout + the back-off waits: no attempt starts, and no
 download keeps reading (a server trickling bytes), once it is spent. With the defaults of
-config ``vizier`` (timeout_s 300, retries 3, backoff_s 5) that is 1,275 s per query.
+config ``vizier`` (timeout_s 300, retries 3, backoff_s 5) that is 1,235 s per query; with those
+of ``download`` (timeout_s 60, retries 4, backoff_s 2) 330 s per file.
 
 An archive token is read from the environment variable named by ``token_env`` and sent as a
 query parameter (LAMOST's archive reads ``?token=...``). It never reaches a log record, an
@@ -207,6 +208,17 @@ def check_status(response: requests.Response, what: str) -> None:
     raise PermanentError(message)
 
 
+#: DNS failures: the socket's own and urllib3's (>= 2) wrapper of it.
+_NAME_LOOKUP_ERRORS: tuple[type[BaseException], ...] = (
+    socket.gaierror,
+    *[
+        getattr(urllib3.exceptions, n)
+        for n in ("NameResolutionError",)
+        if hasattr(urllib3.exceptions, n)
+    ],
+)
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     """``exc`` and every exception behind it: causes, contexts, ``reason`` and exception args
     (requests wraps urllib3's MaxRetryError, which holds the real fault as ``reason``)."""
@@ -226,7 +238,7 @@ def permanent_cause(exc: BaseException) -> str | None:
     """Why another attempt cannot help (None if it might): a host name that does not resolve,
     a connection refused by the host, or a TLS certificate that does not verify."""
     for item in _chain(exc):
-        if isinstance(item, socket.gaierror | urllib3.exceptions.NameResolutionError):
+        if isinstance(item, _NAME_LOOKUP_ERRORS):
             return "the host name does not resolve (DNS lookup failed)"
         if isinstance(item, ConnectionRefusedError):
             return "the host refused the connection (nothing listens on that port)"
@@ -285,10 +297,11 @@ def call_with_retries(
 ) -> T:
     """Call ``func`` until it succeeds, retrying retryable faults ``retries`` times.
 
-    ``func`` should bound each attempt itself (pass ``timeout`` to the HTTP client). No attempt
-    starts once ``max_total_s`` seconds have passed (default, when ``timeout`` is given:
-    ``total_time_limit``). Raises RuntimeError naming ``what``, the number of attempts, the
-    last (redacted) fault and, for a fault that cannot heal, why it was not retried.
+    ``func`` should bound each attempt itself (pass ``timeout`` to the HTTP client too). No
+    attempt starts that could end (after its back-off and ``timeout``) past ``max_total_s``
+    seconds from the first (default, when ``timeout`` is given: ``total_time_limit``).
+    Raises RuntimeError naming ``what``, the number of attempts, the last (redacted) fault
+    and, for a fault that cannot heal, why it was not retried.
     """
     attempts = retries + 1
     if max_total_s is None and timeout is not None:
@@ -310,10 +323,11 @@ def call_with_retries(
                     attempt, backoff, max_backoff, getattr(exc, "retry_after", None)
                 )
                 elapsed = time.monotonic() - start
-                if max_total_s is not None and elapsed + delay > max_total_s:
+                # Another attempt may take ``timeout``: start it only if it can end in time.
+                if max_total_s is not None and elapsed + delay + (timeout or 0) > max_total_s:
                     raise RuntimeError(
                         f"{what}: gave up after {attempt} attempt(s) and {elapsed:.1f} s, "
-                        f"another would pass the time limit of {max_total_s:.0f} s: {reason}"
+                        f"another could pass the time limit of {max_total_s:.0f} s: {reason}"
                     ) from None
                 log.warning(
                     "%s: attempt %d/%d failed (%s); retrying in %.1f s",
@@ -346,6 +360,20 @@ def _validate(validate: Validator | None, path: Path, key: str) -> str | None:
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return "rejected by validator" if ok is False else None
+
+
+def _body_chunks(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives: each chunk is whatever the socket had (urllib3's ``read1``), so
+    a slow server cannot hold one chunk, and with it the job's time check, for long."""
+    raw = response.raw
+    if not hasattr(raw, "read1"):  # urllib3 < 2: whole 64 kB chunks
+        yield from response.iter_content(_CHUNK)
+        return
+    try:
+        while chunk := raw.read1(_CHUNK, decode_content=True):
+            yield chunk
+    except urllib3.exceptions.HTTPError as exc:  # read time-out, broken connection
+        raise requests.exceptions.ConnectionError(exc) from exc
 
 
 def _content_range_total(response: requests.Response) -> int | None:
@@ -515,7 +543,7 @@ class _Fetcher:
             try:
                 part.parent.mkdir(parents=True, exist_ok=True)
                 with open(part, mode) as fh:
-                    for chunk in response.iter_content(_CHUNK):
+                    for chunk in _body_chunks(response):
                         fh.write(chunk)
                         received += len(chunk)
                         if time.monotonic() > deadline:

@@ -36,6 +36,7 @@ from astropy.io.votable.exceptions import VOWarning
 
 from spt.io.lamost import (
     CATALOG_COLUMNS,
+    IDENTITY_KEYS,
     LamostFormatError,
     read_spectrum,
     spectrum_path,
@@ -264,8 +265,22 @@ def _assemble(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- spectra
 def validate_spectrum(path: Path, key: str) -> None:
-    """Accept only a readable LRS spectrum whose OBSID header is the requested obsid."""
+    """Accept only a readable LRS spectrum of the requested obsid.
+
+    A header with OBSID must name the requested obsid. DR1 headers have no OBSID: such a file
+    is accepted when it carries LMJD, PLANID, SPID and FIBERID, the keys by which
+    ``spt.io.lamost.resolve_obsid`` finds its obsid in the catalogue (nothing more can be
+    checked without the catalogue). A truncated file is rejected as "truncated".
+    """
     spec = read_spectrum(path)
+    if spec.obsid is None:
+        absent = [k for k, _ in IDENTITY_KEYS if k not in spec.header]
+        if absent:
+            raise LamostFormatError(
+                f"{path}: header has no OBSID (DR1) and lacks {absent}, so it cannot be "
+                f"identified as obsid {key}"
+            )
+        return
     if spec.obsid != int(key):
         raise LamostFormatError(f"{path}: header OBSID is {spec.obsid}, requested {key}")
 

@@ -28,6 +28,17 @@ Each is turned into ``seismic.csv`` by a column mapping (see ``standardise_seism
   to the paper's sample): expected at ``J/MNRAS/484/5315``; neither the id nor the columns
   could be verified (no preset). Give its mapping in config once checked.
 
+Local seismic tables
+--------------------
+``fetch_seismic_file`` takes the same catalogue from a file the user holds (CSV, FITS or
+VOTable, gzipped or not; ``spt.io.tables.read_table``) through the same column mapping (none
+given: the table's own columns under the ``seismic.csv`` names, matched ignoring case and
+punctuation). A table with KIC numbers but no coordinates gets them from the Kepler Input
+Catalogue, ``V/133/kic`` (columns KIC, RAJ2000, DEJ2000), queried through the same server and
+retry policy and cached in ``kic_coordinates.csv`` beside the output. A table with masses but no
+ages (or ages but no masses) is accepted: the missing label is written as NaN (empty) in
+``seismic.csv``, and a training set needs the labels it fits.
+
 Open-cluster members
 --------------------
 Cantat-Gaudin et al. 2020, A&A 640, A1, ``J/A+A/640/A1``: table ``nodup`` lists Gaia DR2
@@ -53,14 +64,19 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from astropy import units as u
+from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astroquery.vizier import Vizier
 
 from spt.io.files import write_csv
+from spt.io.seismic import SeismicFormatError
+from spt.io.tables import read_table
 from spt.sources.download import call_with_retries, check_status
 
 PathLike = str | os.PathLike[str]
@@ -245,7 +261,9 @@ def _value(
 
 
 def standardise_seismic(
-    table_or_frame: Table | pd.DataFrame, mapping: Mapping[str, Spec]
+    table_or_frame: Table | pd.DataFrame,
+    mapping: Mapping[str, Spec],
+    required: Sequence[str] = REQUIRED_SEISMIC,
 ) -> pd.DataFrame:
     """Turn a catalogue table into the ``seismic.csv`` layout (columns SEISMIC_COLUMNS).
 
@@ -261,7 +279,8 @@ def standardise_seismic(
     - ``{column, relative_to: Mass}``: a fractional error times another target column;
     - Phase: ``{column, codes: {source value: 0|1|2}, default: 0}`` (1 RGB, 2 clump, 0 unknown).
 
-    Rows without a KIC number are dropped (and counted in the log).
+    Rows without a KIC number are dropped (and counted in the log). ``required`` lists the
+    targets the mapping must give (a local table may lack coordinates or one label).
     """
     frame = table_or_frame.to_pandas() if isinstance(table_or_frame, Table) else table_or_frame
     frame = frame.reset_index(drop=True)
@@ -270,7 +289,7 @@ def standardise_seismic(
         raise ValueError(
             f"mapping has unknown target column(s) {unknown}; targets: {SEISMIC_COLUMNS}"
         )
-    absent = [t for t in REQUIRED_SEISMIC if mapping.get(t) is None]
+    absent = [t for t in required if mapping.get(t) is None]
     if absent:
         raise ValueError(f"mapping gives no source for required column(s) {absent}")
     out = pd.DataFrame(index=frame.index)
@@ -320,7 +339,7 @@ def query_vizier(
         check_status(response, what)
         return vizier._parse_result(response)
 
-    tables = call_with_retries(once, what=what, retries=retries, backoff=backoff)
+    tables = call_with_retries(once, what=what, retries=retries, backoff=backoff, timeout=timeout)
     if tables is None:
         raise LookupError(f"{what}: the reply was not a VOTable")
     if len(tables) == 0:
@@ -350,6 +369,154 @@ def fetch_seismic(
         lambda table: standardise_seismic(table, mapping), "no star with a KIC number",
         timeout=timeout, retries=retries, backoff=backoff, force=force,
     )  # fmt: skip
+
+
+#: The Kepler Input Catalogue (Brown et al. 2011) on VizieR, and KICs asked per query.
+KIC_CATALOG = "V/133/kic"
+KIC_BATCH = 500
+KIC_CACHE_NAME = "kic_coordinates.csv"
+KIC_CACHE_COLUMNS = ("KIC", "RAJ2000", "DEJ2000")
+
+
+def own_names_mapping(frame: pd.DataFrame) -> dict[str, Spec]:
+    """The mapping of a table already in the ``seismic.csv`` names (matched ignoring case and
+    punctuation, so ``age`` or ``FeH`` work): each target to its column, absent ones None."""
+    by_key = {}
+    for col in frame.columns:
+        by_key.setdefault(_norm(col), col)
+    return {t: by_key.get(_norm(t)) for t in SEISMIC_COLUMNS}
+
+
+def _degrees(ra: pd.Series, dec: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """RA/Dec in degrees from numbers, or from sexagesimal text (RA in hours) as VizieR may
+    send ``RAJ2000``/``DEJ2000``."""
+    ra_num = pd.to_numeric(ra, errors="coerce")
+    dec_num = pd.to_numeric(dec, errors="coerce")
+    if ra_num.notna().all() and dec_num.notna().all():
+        return ra_num.to_numpy(float), dec_num.to_numpy(float)
+    text = lambda s: [v.decode() if isinstance(v, bytes) else str(v) for v in s]  # noqa: E731
+    coords = SkyCoord(text(ra), text(dec), unit=(u.hourangle, u.deg))
+    return coords.ra.deg, coords.dec.deg
+
+
+def kic_coordinates(
+    kic: Sequence[int],
+    cache: PathLike,
+    server: str = DEFAULT_SERVER,
+    *,
+    timeout: float = 300.0,
+    retries: int = 3,
+    backoff: float = 5.0,
+) -> pd.DataFrame:
+    """RAJ2000/DEJ2000 (deg) of KIC numbers from the Kepler Input Catalogue (``V/133/kic``).
+
+    KICs already in the ``cache`` CSV are not asked again; the others are queried in batches
+    of KIC_BATCH (a VizieR list constraint ``KIC=a,b,c``) and added to the cache atomically.
+    Returns columns KIC_CACHE_COLUMNS for the KICs found (unknown ones are left out).
+    """
+    wanted = sorted({int(k) for k in kic})
+    cached = (
+        pd.read_csv(cache)
+        if is_valid_csv(cache, KIC_CACHE_COLUMNS)
+        else pd.DataFrame(columns=list(KIC_CACHE_COLUMNS))
+    )
+    cached = cached.astype({"KIC": np.int64})
+    missing = sorted(set(wanted) - set(cached["KIC"].tolist()))
+    found = [cached]
+    for start in range(0, len(missing), KIC_BATCH):
+        batch = missing[start : start + KIC_BATCH]
+        filters = {"KIC": ",".join(str(k) for k in batch)}
+        try:
+            table = query_vizier(
+                KIC_CATALOG, server, filters=filters,
+                timeout=timeout, retries=retries, backoff=backoff,
+            ).to_pandas()  # fmt: skip
+        except LookupError:  # none of this batch is in the KIC
+            continue
+        ra, dec = _degrees(
+            _column(table, "RAJ2000", "RAJ2000"), _column(table, "DEJ2000", "DEJ2000")
+        )
+        found.append(
+            pd.DataFrame(
+                {
+                    "KIC": pd.to_numeric(_column(table, "KIC", "KIC")).astype(np.int64),
+                    "RAJ2000": ra,
+                    "DEJ2000": dec,
+                }
+            )
+        )
+    table = pd.concat(found, ignore_index=True).drop_duplicates("KIC").sort_values("KIC")
+    table = table.astype({"KIC": np.int64, "RAJ2000": float, "DEJ2000": float})
+    if missing:
+        write_csv(table, cache)
+        log.info("KIC coordinates: %d asked of %s, cached in %s", len(missing), server, cache)
+    unknown = sorted(set(wanted) - set(table["KIC"].tolist()))
+    if unknown:
+        log.warning("%d KIC number(s) not in %s, e.g. %s", len(unknown), KIC_CATALOG, unknown[:5])
+    return table[table["KIC"].isin(wanted)].reset_index(drop=True)
+
+
+def fetch_seismic_file(
+    path: PathLike,
+    server: str,
+    mapping: Mapping[str, Spec] | None,
+    output: PathLike,
+    *,
+    timeout: float = 300.0,
+    retries: int = 3,
+    backoff: float = 5.0,
+    force: bool = False,
+) -> pd.DataFrame:
+    """Turn a local seismic table (CSV, FITS or VOTable) into ``seismic.csv``, like
+    ``fetch_seismic`` does with a VizieR table (same arguments, ``path`` for ``catalog``).
+
+    ``mapping`` as for ``standardise_seismic``; None, or a mapping whose columns the table
+    lacks while it has its own ``seismic.csv`` names, uses those names (``own_names_mapping``).
+    Needs KIC and at least one of Mass and Age; the other label is written as NaN. Missing
+    coordinates come from the KIC (``kic_coordinates``; cache ``kic_coordinates.csv`` beside
+    ``output``); stars the KIC does not know keep NaN coordinates (the cross-match counts
+    them). ``force`` is accepted for symmetry: the file is always read again (it is local).
+    """
+    del force
+    frame, kind = read_table(path, error=SeismicFormatError)
+    own = own_names_mapping(frame)
+    usable_own = own["KIC"] is not None and (own["Mass"] is not None or own["Age"] is not None)
+    if mapping is None:
+        mapping = own
+    try:
+        out = standardise_seismic(frame, mapping, required=("KIC",))
+    except ColumnMappingError as exc:
+        if not usable_own or mapping is own:
+            raise SeismicFormatError(f"{path}: {exc}") from None
+        log.info(
+            "%s: the configured mapping does not fit (%s); using the table's own names", path, exc
+        )
+        mapping = own
+        out = standardise_seismic(frame, mapping, required=("KIC",))
+    if out["KIC"].duplicated().any():
+        dup = out.loc[out["KIC"].duplicated(), "KIC"].head(5).tolist()
+        raise SeismicFormatError(f"{path}: duplicated KIC numbers, e.g. {dup}")
+    labels = [t for t in ("Mass", "Age") if out[t].notna().any()]
+    if not labels:
+        raise SeismicFormatError(
+            f"{path}: neither Mass nor Age has a value (mapping {dict(mapping)}); the table "
+            f"({kind}) has columns {list(frame.columns)}"
+        )
+    for label in {"Mass", "Age"} - set(labels):
+        log.warning("%s has no %s: written as NaN in %s", path, label, output)
+    need = out["RAJ2000"].isna() | out["DEJ2000"].isna()
+    if need.any():
+        coords = kic_coordinates(
+            out.loc[need, "KIC"].tolist(), Path(output).with_name(KIC_CACHE_NAME), server,
+            timeout=timeout, retries=retries, backoff=backoff,
+        ).set_index("KIC")  # fmt: skip
+        for col in ("RAJ2000", "DEJ2000"):
+            out.loc[need, col] = out.loc[need, "KIC"].map(coords[col]).to_numpy(dtype=float)
+    if out.empty:
+        raise SeismicFormatError(f"{path}: no star with a KIC number")
+    write_csv(out, output)
+    log.info("wrote %d stars of %s (%s) to %s", len(out), path, kind, output)
+    return out
 
 
 def _fetch_table(
