@@ -242,3 +242,10 @@ def test_report_opens_in_headless_chromium(report_html, tmp_path):
     image = plt.imread(png)
     assert image.shape[:2] == (800, 1200)
     assert image[..., :3].std() > 0.05  # not a blank page
+
+
+def test_table1_lists_spt_first_then_the_baselines_in_config_order(tiny_run):
+    table1 = pd.read_csv(tiny_run / "results/tables/table1.csv")
+    tiny = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+    assert table1["model"].tolist()[:-1] == ["SPT", *tiny["baselines"]["run"]]
+    assert "paper" in table1["model"].iloc[-1]

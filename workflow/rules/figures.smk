@@ -120,8 +120,7 @@ rule fig07:
 
 rule fig08:
     input:
-        **BASELINE_PREDICTIONS,
-        SPT=SPT_PREDICTIONS,
+        **MODEL_PREDICTIONS,
     output:
         **fig("fig08_baselines"),
     log:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from spt.io.files import write_csv
+from spt.io.lamost import LamostFormatError, read_spectrum, resolve_obsid
 
 PathLike = str | os.PathLike[str]
 MANIFEST_COLUMNS = ("obsid", "path")
@@ -45,7 +46,36 @@ def folder_manifest(folder: PathLike) -> pd.DataFrame:
             if entry.name.endswith(suffix) and stem.isdigit():
                 rows.append((int(stem), str(entry)))
                 break
-    return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    return frame.sort_values("obsid", kind="stable").reset_index(drop=True)
+
+
+def fits_folder_manifest(
+    folder: PathLike, catalog: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``obsid,path`` of a user's folder of LAMOST FITS files, every release from DR1 on.
+
+    The obsid comes from each file's OBSID header or, where there is none (DR1), from the
+    ``catalog`` row with the same lmjd, planid, spid and fiberid: never from the file name.
+    Files that cannot be read or identified come back in the second frame (``path, problem``).
+    """
+    rows, problems = [], []
+    files = sorted(p for p in Path(folder).iterdir() if p.name.lower().endswith(SPECTRUM_SUFFIXES))
+    empty = pd.DataFrame(columns=["obsid", "ra", "dec", "lmjd", "planid", "spid", "fiberid"])
+    for path in files:
+        try:
+            spec = read_spectrum(path)
+            rows.append((resolve_obsid(spec, empty if catalog is None else catalog, str(path)),
+                         str(path)))  # fmt: skip
+        except (LamostFormatError, OSError) as exc:
+            problems.append((str(path), str(exc)))
+    manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    twice = manifest.loc[manifest["obsid"].duplicated(keep=False)]
+    for obsid, path in twice.itertuples(index=False):
+        problems.append((path, f"obsid {obsid} is also the obsid of another file in {folder}"))
+    manifest = manifest.drop_duplicates("obsid", keep=False).reset_index(drop=True)
+    problems_frame = pd.DataFrame(problems, columns=["path", "problem"]).sort_values("path")
+    return manifest, problems_frame.reset_index(drop=True)
 
 
 def read_manifest(path: PathLike) -> pd.DataFrame:
