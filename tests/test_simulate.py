@@ -14,7 +14,16 @@ import yaml
 from spt.io.lamost import read_catalog, read_spectrum, spectrum_path
 from spt.io.seismic import read_seismic
 from spt.sources import seismo
-from spt.sources.simulate import ANOMALY_TYPES, SpectrumModel, build_survey, simulate_survey
+from spt.sources.simulate import (
+    ANOMALY_TYPES,
+    FIELD_SURVEY_DEFAULTS,
+    SpectrumModel,
+    age_from_relation,
+    build_field_survey,
+    build_survey,
+    simulate_field_survey,
+    simulate_survey,
+)
 from tests.conftest import REPO
 
 SEED = 11
@@ -180,3 +189,87 @@ def test_spectral_features_carry_the_labels(cfg):
 
 def test_paths_are_per_obsid(tmp_path):
     assert spectrum_path(tmp_path, 123) == Path(tmp_path) / "123.fits.gz"
+
+
+# --------------------------------------------------------------------------- field survey
+FIELD = {"n_spectra": 4000, "shifted_fraction": 0.3}
+
+
+@pytest.fixture(scope="module")
+def field_rows(cfg):
+    rows, catalog = build_field_survey(cfg, SEED, FIELD)
+    return rows, catalog
+
+
+def test_field_survey_files_are_deterministic_and_complete(tmp_path, cfg):
+    small = {**cfg, "chunk_size": 30}
+    field = {"n_spectra": 80, "shifted_fraction": 0.5}
+    counts = simulate_field_survey(small, SEED, tmp_path / "a", workers=1, field=field)
+    simulate_field_survey(small, SEED, tmp_path / "b", workers=2, field=field)
+    names = sorted(p.name for p in (tmp_path / "a/spectra").iterdir())
+    assert len(names) == counts["spectra"] == 80
+    files = ["truth.csv", "lamost_catalog.csv", *[f"spectra/{n}" for n in names]]
+    _, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", files, shallow=False)
+    assert mismatch == [] and errors == []
+    truth = pd.read_csv(tmp_path / "a/truth.csv", keep_default_na=False)
+    cat = read_catalog(tmp_path / "a/lamost_catalog.csv")
+    assert list(truth["obsid"]) == sorted(cat["obsid"])
+    assert {"teff", "logg", "feh", "snrg"} <= set(cat.columns)
+    assert counts["in_domain"] == (truth["domain"] == "in").sum()
+    row = cat.set_index("obsid").loc[truth["obsid"].iloc[0]]
+    spec = read_spectrum(spectrum_path(tmp_path / "a/spectra", truth["obsid"].iloc[0]))
+    assert spec.header["SNRG"] == pytest.approx(row["snrg"])
+    assert truth.set_index("obsid").loc[row.name, "snrg"] == pytest.approx(row["snrg"])
+
+
+def test_field_survey_leaves_the_training_survey_alone(cfg):
+    """The field survey has its own RNG streams: building it does not move build_survey."""
+    small = {**cfg, "n_stars": 40, "n_seismic_only": 5, "n_lamost_only": 20, "n_neighbours": 5}
+    before = build_survey(small, SEED)
+    build_field_survey(small, SEED, {"n_spectra": 50})
+    after = build_survey(small, SEED)
+    pd.testing.assert_frame_equal(before.spectra, after.spectra)
+    pd.testing.assert_frame_equal(before.catalog, after.catalog)
+
+
+def test_field_rates_are_recorded(field_rows):
+    rows, _ = field_rows
+    n = len(rows)
+    for kind, rate in FIELD_SURVEY_DEFAULTS["ood_rates"].items():
+        observed = (rows["domain"] == kind).sum()
+        assert abs(observed - rate * n) < 4 * np.sqrt(rate * (1 - rate) * n), kind
+    n_in = (rows["domain"] == "in").sum()
+    shifted = (rows["population"] == "shifted").sum()
+    assert abs(shifted - 0.3 * n_in) < 4 * np.sqrt(0.3 * 0.7 * n_in)
+    assert (rows.loc[rows["domain"] != "in", "population"] == "base").all()
+    assert (rows.loc[rows["domain"] != "in", "anomaly"] == "").all()
+
+
+def test_out_of_domain_stars_have_the_claimed_properties(field_rows, survey, cfg):
+    rows, catalog = field_rows
+    train = survey.spectra[survey.spectra["role"] == "seismic"]
+    by = {k: g for k, g in rows.groupby("domain")}
+    assert by["dwarf"]["logg"].min() >= 4.0 and (by["dwarf"]["phase"] == 0).all()
+    assert by["subgiant"]["logg"].between(3.7, 4.0).all()
+    assert by["subgiant"]["logg"].min() > train["logg"].max()
+    assert by["hot"]["teff"].min() > train["teff"].max()
+    assert by["cool"]["teff"].max() < train["teff"].min()
+    assert by["metal_poor"]["feh"].max() < train["feh"].min()
+    assert by["young"]["age"].max() < train["age"].min()
+    assert by["old"]["age"].min() > train["age"].max()
+    assert by["low_snr"]["snrg"].max() < 8.0 <= train["snrg"].min()
+    # Their ages follow the same relation as the training giants.
+    for kind in ("young", "old", "metal_poor"):
+        g = by[kind]
+        relation = cfg["prior"]["age_relation"]
+        rel = age_from_relation(g["mass"], g["feh"], g["alpha"], g["phase"], relation)
+        np.testing.assert_allclose(g["age"], rel, rtol=1e-9)
+    # Giants in the domain look like the training giants; the shifted ones are metal-poorer.
+    base = rows[(rows["domain"] == "in") & (rows["population"] == "base")]
+    shifted = rows[rows["population"] == "shifted"]
+    assert base["feh"].median() == pytest.approx(train["feh"].median(), abs=0.03)
+    assert shifted["feh"].median() - base["feh"].median() == pytest.approx(-0.35, abs=0.05)
+    assert shifted["snrg"].median() == pytest.approx(30.0, rel=0.1)
+    assert base["snrg"].median() == pytest.approx(55.0, rel=0.1)
+    cat = catalog.set_index("obsid").loc[by["dwarf"]["obsid"]]
+    assert cat["logg"].median() > 4.0  # the LAMOST catalogue sees them as dwarfs

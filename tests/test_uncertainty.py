@@ -17,7 +17,16 @@ from spt.model.predict import (
     predict_with_errors,
 )
 from spt.model.store import load_model, save_model
-from spt.model.uncertainty import coverage, fit_error_floor, total_std
+from spt.model.uncertainty import (
+    ErrorModel,
+    coverage,
+    coverage_table,
+    fit_error_floor,
+    fit_error_model,
+    load_error_model,
+    save_error_model,
+    total_std,
+)
 from spt.validation.evaluate import calibration
 
 
@@ -117,3 +126,112 @@ def test_calibration_follows_the_config() -> None:
     floors = calibrate_from_settings(model, val, {**settings, "calibrate": True}, seed=1)
     assert floors is not None and np.all(floors > 0)
     np.testing.assert_array_equal(model.err_floor.numpy(), floors)
+
+
+# --------------------------------------------------------------------------- per-star error model
+def heteroscedastic(n: int = 20_000, seed: int = 0, label_err: float = 0.08):
+    """Stars whose true relative error is 0.15 * (50 / snr)**0.5, labels with errors on top."""
+    rng = np.random.default_rng(seed)
+    snr = 10 ** rng.uniform(np.log10(8), np.log10(300), n)
+    truth = rng.uniform(1.0, 10.0, (n, 2))
+    rel = 0.15 * np.sqrt(50.0 / snr)
+    mean = truth * np.exp(rel[:, None] * rng.standard_normal((n, 2)))
+    std_mc = 0.02 * mean
+    y = truth * np.exp(label_err * rng.standard_normal((n, 2)))
+    return mean, std_mc, snr, truth, y, label_err * y, rel
+
+
+def test_error_model_recovers_the_snr_law_and_deconvolves_label_errors() -> None:
+    mean, std_mc, snr, truth, y, y_err, rel = heteroscedastic()
+    em = fit_error_model(mean, std_mc, snr, y, y_err, ridge=0.0)
+    assert em.terms == ("const", "log_snr", "log_rel_mc")
+    # variance ∝ 1/snr: slope -1 on log S/N; the MC spread carries no information here
+    np.testing.assert_allclose(em.coef[:, 1], -1.0, atol=0.05)
+    np.testing.assert_allclose(em.coef[:, 2], 0.0, atol=0.2)
+    rel_fit = em.relative(mean, std_mc, snr)
+    # against the TRUE value the fitted relative error is the injected one (not inflated by
+    # the 8 % label errors, which would give sqrt(rel**2 + 0.08**2))
+    np.testing.assert_allclose(np.median(rel_fit[:, 0] / rel), 1.0, atol=0.05)
+    sigma = em.sigma(mean, std_mc, snr)
+    q = np.quantile(snr, [0.25, 0.5, 0.75])
+    bins = np.digitize(snr, q)
+    for b in range(4):
+        sel = bins == b
+        assert coverage(truth[sel, 0] - mean[sel, 0], sigma[sel, 0]) == pytest.approx(
+            0.683, abs=0.03
+        )
+    # The constant floor over-covers high S/N and under-covers low S/N.
+    f = fit_error_floor(mean[:, 0], std_mc[:, 0], y[:, 0], y_err[:, 0])
+    flat = total_std(mean[:, 0], std_mc[:, 0], f)
+    low, high = bins == 0, bins == 3
+    assert coverage(truth[low, 0] - mean[low, 0], flat[low]) < 0.6
+    assert coverage(truth[high, 0] - mean[high, 0], flat[high]) > 0.8
+
+
+def test_error_model_scale_gives_target_coverage_of_labels_with_errors() -> None:
+    mean, std_mc, snr, truth, y, y_err, _ = heteroscedastic(5000, seed=3)
+    em = fit_error_model(mean, std_mc, snr, y, y_err, scale_method="coverage")
+    sigma = em.sigma(mean, std_mc, snr)
+    for j in range(2):
+        assert coverage(y[:, j] - mean[:, j], np.hypot(sigma[:, j], y_err[:, j])) == (
+            pytest.approx(0.683, abs=0.005)
+        )
+    assert np.all(sigma >= std_mc)
+    # The default keeps the likelihood's variance: scale 1, coverage of the truth near 68.3 %.
+    em_l = fit_error_model(mean, std_mc, snr, y, y_err)
+    np.testing.assert_array_equal(em_l.scale, 1.0)
+    np.testing.assert_allclose(em_l.coef[:, 0], em.coef[:, 0])
+    sig_l = em_l.sigma(mean, std_mc, snr)
+    assert coverage(truth[:, 0] - mean[:, 0], sig_l[:, 0]) == pytest.approx(0.683, abs=0.02)
+    with pytest.raises(ValueError, match="scale_method"):
+        fit_error_model(mean, std_mc, snr, y, y_err, scale_method="other")
+
+
+def test_error_model_round_trips_and_uses_distance(tmp_path) -> None:
+    rng = np.random.default_rng(5)
+    n = 8000
+    dist = rng.uniform(0, 4, n)
+    mean = rng.uniform(1, 5, (n, 2))
+    rel = 0.1 * np.sqrt(1 + dist**2)
+    y = mean * np.exp(rel[:, None] * rng.standard_normal((n, 2)))
+    snr = np.full(n, 50.0)
+    em = fit_error_model(mean, 0.01 * mean, snr, y, distance=dist, ridge=0.0)
+    assert em.terms[-1] == "log1p_dist2"
+    np.testing.assert_allclose(em.coef[:, 3], 1.0, atol=0.1)
+    with pytest.raises(ValueError, match="distance"):
+        em.sigma(mean, 0.01 * mean, snr)
+    save_error_model(tmp_path / "em.json", em)
+    back = load_error_model(tmp_path / "em.json")
+    np.testing.assert_array_equal(
+        back.sigma(mean, 0.01 * mean, snr, dist), em.sigma(mean, 0.01 * mean, snr, dist)
+    )
+    assert back.to_dict() == em.to_dict()
+
+
+def test_coverage_table_counts() -> None:
+    res = np.array([0.5, 1.5, 2.5, 0.1])
+    table = coverage_table(res, np.ones(4), {"all": np.ones(4, bool), "first": [1, 0, 0, 0]})
+    assert table["all"] == (4, 0.5, 0.75)
+    assert table["first"] == (1, 1.0, 1.0)
+
+
+def test_error_model_covariates_are_named_terms() -> None:
+    rng = np.random.default_rng(8)
+    n = 8000
+    logg = rng.uniform(1.5, 3.5, n)
+    mean = rng.uniform(1, 5, (n, 2))
+    rel = 0.1 * np.exp(0.5 * 0.8 * (logg - 2.5))  # log-variance slope 0.8 per dex of log g
+    y = mean * np.exp(rel[:, None] * rng.standard_normal((n, 2)))
+    snr = np.full(n, 50.0)
+    em = fit_error_model(mean, 0.01 * mean, snr, y, covariates={"logg": logg}, ridge=0.0)
+    assert em.terms == ("const", "log_snr", "log_rel_mc", "logg")
+    np.testing.assert_allclose(em.coef[:, 3], 0.8, atol=0.08)
+    with pytest.raises(ValueError, match="logg"):
+        em.sigma(mean, 0.01 * mean, snr)
+    with pytest.raises(ValueError, match="reserved"):
+        fit_error_model(mean, 0.01 * mean, snr, y, covariates={"log_snr": logg})
+    back = ErrorModel.from_dict(em.to_dict())
+    np.testing.assert_array_equal(
+        back.sigma(mean, 0.01 * mean, snr, covariates={"logg": logg}),
+        em.sigma(mean, 0.01 * mean, snr, covariates={"logg": logg}),
+    )

@@ -7,6 +7,10 @@ rule train_spt:
     input:
         train=rules.features.output.train,
         val=rules.features.output.val,
+        # for the per-star error model and the quality flags' domain (spt.model.trust)
+        sample=rules.select_sample.output.sample,
+        spectra=rules.preprocess.output.spectra,
+        pca=rules.features.output.pca,
     output:
         model="results/models/spt_{loss}.pt",
         history="results/models/history_{loss}.csv",

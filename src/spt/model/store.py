@@ -113,3 +113,8 @@ def load_train_config(path: str | os.PathLike[str]) -> TrainConfig | None:
     """The TrainConfig stored in a model file (None if it was saved without one)."""
     values = _read_model_file(path)["train_config"]
     return None if values is None else TrainConfig.from_dict(values)
+
+
+def read_extra(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The plain values saved with a model (``save_model(..., extra=...)``), e.g. its trust."""
+    return dict(_read_model_file(path).get("extra") or {})

@@ -6,12 +6,31 @@ in quadrature a floor proportional to the prediction, ``sigma = sqrt(sigma_mc**2
 with one ``f`` per label chosen on the validation split so that the catalogue label (itself
 uncertain, its error added in quadrature) lies within 1 sigma for the target fraction of stars
 (0.683). Proportional, because age and mass errors grow with the value.
+
+That floor makes every star's error the same fraction of its value, so coverage falls with
+S/N. `fit_error_model` replaces it by a per-star error: a log-variance regression on log S/N
+and the log relative MC spread (optionally a distance from the training set and named
+covariates), fitted by
+maximum likelihood on validation with the labels' own errors deconvolved, then scaled once
+so that 68.3 % of validation labels (errors added) are covered (or kept at the likelihood's
+variance, the default: see `fit_error_model`). MC dropout stays reported
+alone as the model's own uncertainty.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import minimize
+
+from spt.io.files import write_bytes
 
 ONE_SIGMA = 0.6827
 
@@ -53,3 +72,232 @@ def fit_error_floor(
     with np.errstate(divide="ignore", invalid="ignore"):
         needed = np.where(excess > 0, np.sqrt(excess) / np.abs(mean), 0.0)
     return float(np.quantile(needed, target, method="inverted_cdf"))
+
+
+# --------------------------------------------------------------------------- per-star error model
+#: Regressors of the log-variance model, in column order (``distance`` only when fitted with it).
+ERROR_TERMS = ("const", "log_snr", "log_rel_mc", "log1p_dist2")
+_REL_MC_MIN = 1e-4  # relative MC spread below this is read as this (log stays finite)
+
+
+def _design(
+    mean: NDArray[np.float64],
+    std_mc: NDArray[np.float64],
+    snr: NDArray[np.float64],
+    distance: NDArray[np.float64] | None,
+    covariates: Mapping[str, NDArray[np.float64]] | None = None,
+) -> NDArray[np.float64]:
+    """Regressors (n, n_labels, n_terms) of the log-variance model for each star and label."""
+    n, k = mean.shape
+    with np.errstate(invalid="ignore"):  # NaN predictions (unusable spectra) stay NaN
+        rel_mc = np.maximum(std_mc / np.maximum(np.abs(mean), 1e-12), _REL_MC_MIN)
+    cols = [
+        np.ones((n, k)),
+        np.repeat(np.log(np.maximum(snr, 1.0))[:, None], k, axis=1),
+        np.log(rel_mc),
+    ]
+    if distance is not None:
+        cols.append(np.repeat(np.log1p(np.maximum(distance, 0.0) ** 2)[:, None], k, axis=1))
+    for name in sorted(covariates or {}):
+        cols.append(np.repeat(np.asarray(covariates[name], float).ravel()[:, None], k, axis=1))  # type: ignore[index]
+    return np.stack(cols, axis=-1)
+
+
+def _as_2d(a: ArrayLike) -> NDArray[np.float64]:
+    arr = np.asarray(a, dtype=float)
+    return arr[:, None] if arr.ndim == 1 else arr
+
+
+@dataclass(frozen=True)
+class ErrorModel:
+    """Per-star relative error ``sigma/y = scale * exp(0.5 * x.coef)``, fitted on validation.
+
+    ``x`` = (1, log S/N, log relative MC spread[, log(1 + distance^2)][, covariates by
+    name]), centred on ``center``.
+    The quoted sigma is never below the MC spread: ``max(|y_hat| * rel, std_mc)``.
+    """
+
+    labels: tuple[str, ...]
+    terms: tuple[str, ...]
+    coef: NDArray[np.float64]  # (n_labels, n_terms)
+    center: NDArray[np.float64]  # (n_labels, n_terms); const column centred at 0
+    scale: NDArray[np.float64]  # (n_labels,)
+
+    def relative(
+        self,
+        mean: ArrayLike,
+        std_mc: ArrayLike,
+        snr: ArrayLike,
+        distance: ArrayLike | None = None,
+        covariates: Mapping[str, ArrayLike] | None = None,
+    ) -> NDArray[np.float64]:
+        """Relative 1-sigma error (n, n_labels) of each star's prediction."""
+        mean, std_mc = _as_2d(mean), _as_2d(std_mc)
+        snr = np.asarray(snr, dtype=float).ravel()
+        uses_distance = "log1p_dist2" in self.terms
+        if uses_distance and distance is None:
+            raise ValueError("this error model was fitted with a distance term: pass distance")
+        dist = np.asarray(distance, dtype=float).ravel() if uses_distance else None
+        names = [t for t in self.terms if t not in ERROR_TERMS]
+        missing = [t for t in names if t not in (covariates or {})]
+        if missing:
+            raise ValueError(f"this error model was fitted with covariates {missing}: pass them")
+        cov = {t: np.asarray(covariates[t], dtype=float) for t in names}  # type: ignore[index]
+        x = _design(mean, std_mc, snr, dist, cov) - self.center[None]
+        return self.scale[None] * np.exp(0.5 * np.einsum("nkt,kt->nk", x, self.coef))
+
+    def sigma(
+        self,
+        mean: ArrayLike,
+        std_mc: ArrayLike,
+        snr: ArrayLike,
+        distance: ArrayLike | None = None,
+        covariates: Mapping[str, ArrayLike] | None = None,
+    ) -> NDArray[np.float64]:
+        """Calibrated 1-sigma error (n, n_labels) in the labels' units (Gyr, Msun)."""
+        mean2, std2 = _as_2d(mean), _as_2d(std_mc)
+        rel = self.relative(mean2, std2, snr, distance, covariates)
+        return np.maximum(np.abs(mean2) * rel, std2)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (lists and floats)."""
+        return {
+            "kind": "log_variance_regression",
+            "labels": list(self.labels),
+            "terms": list(self.terms),
+            "coef": self.coef.tolist(),
+            "center": self.center.tolist(),
+            "scale": self.scale.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ErrorModel:
+        """Inverse of `to_dict`."""
+        return cls(
+            tuple(data["labels"]),
+            tuple(data["terms"]),
+            np.asarray(data["coef"], dtype=float),
+            np.asarray(data["center"], dtype=float),
+            np.asarray(data["scale"], dtype=float),
+        )
+
+
+def _fit_log_variance(
+    x: NDArray[np.float64], r: NDArray[np.float64], e: NDArray[np.float64], ridge: float
+) -> NDArray[np.float64]:
+    """Coefficients maximising the Gaussian likelihood of ``r`` with variance exp(x.b) + e^2."""
+
+    def nll(b: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        v = np.exp(np.clip(x @ b, -30.0, 10.0))
+        total = v + e**2
+        value = 0.5 * np.sum(np.log(total) + r**2 / total) + 0.5 * ridge * np.sum(b[1:] ** 2)
+        grad_v = 0.5 * (1.0 / total - r**2 / total**2) * v
+        grad = x.T @ grad_v
+        grad[1:] += ridge * b[1:]
+        return float(value), grad
+
+    excess = max(float(np.mean(r**2 - e**2)), 1e-4)
+    b0 = np.zeros(x.shape[1])
+    b0[0] = np.log(excess)
+    res = minimize(nll, b0, jac=True, method="L-BFGS-B")
+    return np.asarray(res.x, dtype=float)
+
+
+def fit_error_model(
+    mean: ArrayLike,
+    std_mc: ArrayLike,
+    snr: ArrayLike,
+    y: ArrayLike,
+    y_err: ArrayLike | None = None,
+    distance: ArrayLike | None = None,
+    target: float = ONE_SIGMA,
+    labels: Sequence[str] = ("age", "mass"),
+    ridge: float = 1.0,
+    covariates: Mapping[str, ArrayLike] | None = None,
+    scale_method: str = "likelihood",
+) -> ErrorModel:
+    """Fit the per-star error model on validation predictions against catalogue labels.
+
+    Log residuals ``r = log(y / y_hat)`` are modelled as Gaussian with variance
+    ``exp(x.b) + e^2``, ``e`` the label's own relative error (deconvolved: the fitted sigma is
+    against the true value). ``scale_method`` "coverage" then sets one scale per label so that
+    ``target`` of the labels lie within ``sqrt(sigma^2 + y_err^2)`` (linear units);
+    "likelihood" (default) keeps the maximum-likelihood variance (scale 1), which on the mock
+    covered the noise-free truth better (the coverage step assumes Gaussian residuals).
+    ``ridge`` shrinks the slopes (not the intercept) towards zero for small validation sets.
+    ``covariates`` (name -> (n,) array, e.g. LAMOST log g) enter as further linear terms and
+    must be passed again, by name, to `ErrorModel.sigma`.
+    """
+    if not 0.0 < target < 1.0:
+        raise ValueError(f"target coverage must be in (0, 1), got {target}")
+    if scale_method not in ("likelihood", "coverage"):
+        raise ValueError(f"scale_method must be 'likelihood' or 'coverage', not {scale_method!r}")
+    mean, std_mc, y = _as_2d(mean), _as_2d(std_mc), _as_2d(y)
+    snr = np.asarray(snr, dtype=float).ravel()
+    y_err = np.zeros_like(y) if y_err is None else np.nan_to_num(_as_2d(y_err), nan=0.0)
+    dist = None if distance is None else np.asarray(distance, dtype=float).ravel()
+    if not mean.shape == std_mc.shape == y.shape == y_err.shape or len(snr) != len(mean):
+        raise ValueError("mean, std_mc, y, y_err (n, k) and snr (n,) must agree in shape")
+    if len(labels) != mean.shape[1]:
+        labels = tuple(f"label{j}" for j in range(mean.shape[1]))
+    cov = {k: np.asarray(v, dtype=float) for k, v in (covariates or {}).items()}
+    clash = set(cov) & set(ERROR_TERMS)
+    if clash:
+        raise ValueError(f"covariate names {sorted(clash)} are reserved")
+    x_all = _design(mean, std_mc, snr, dist, cov)
+    n_terms = x_all.shape[-1]
+    coef = np.zeros((mean.shape[1], n_terms))
+    center = np.zeros((mean.shape[1], n_terms))
+    scale = np.ones(mean.shape[1])
+    for j in range(mean.shape[1]):
+        good = (
+            np.isfinite(x_all[:, j]).all(axis=1)
+            & np.isfinite(y[:, j])
+            & (y[:, j] > 0)
+            & (mean[:, j] > 0)
+        )
+        if good.sum() < 2 * n_terms:
+            raise ValueError(f"too few finite stars ({int(good.sum())}) to fit the error model")
+        x = x_all[good, j]
+        center[j, 1:] = x[:, 1:].mean(axis=0)
+        x = x - center[j]
+        r = np.log(y[good, j] / mean[good, j])
+        e = y_err[good, j] / y[good, j]
+        coef[j] = _fit_log_variance(x, r, e, ridge)
+        if scale_method == "likelihood":
+            continue
+        # One scalar so that the labels (with their errors) are covered at the target rate.
+        sig = mean[good, j] * np.exp(0.5 * x @ coef[j])
+        excess = np.maximum((y[good, j] - mean[good, j]) ** 2 - y_err[good, j] ** 2, 0.0)
+        needed = np.sqrt(excess) / sig
+        scale[j] = max(float(np.quantile(needed, target, method="inverted_cdf")), 1e-6)
+    terms = (*ERROR_TERMS[: 4 if dist is not None else 3], *sorted(cov))
+    return ErrorModel(tuple(labels), terms, coef, center, scale)
+
+
+def coverage_table(
+    residual: ArrayLike, sigma: ArrayLike, groups: Mapping[str, ArrayLike]
+) -> dict[str, tuple[int, float, float]]:
+    """Per group: (n, fraction within 1 sigma, within 2 sigma) of residuals."""
+    r = np.abs(np.asarray(residual, dtype=float))
+    s = np.asarray(sigma, dtype=float)
+    out: dict[str, tuple[int, float, float]] = {}
+    for name, mask in groups.items():
+        m = np.asarray(mask, dtype=bool) & np.isfinite(r) & np.isfinite(s)
+        if m.any():
+            out[name] = (
+                int(m.sum()),
+                float(np.mean(r[m] <= s[m])),
+                float(np.mean(r[m] <= 2 * s[m])),
+            )
+    return out
+
+
+def save_error_model(path: str | os.PathLike[str], model: ErrorModel) -> None:
+    """Write the error model as JSON (atomically)."""
+    write_bytes(path, json.dumps(model.to_dict(), indent=2).encode())
+
+
+def load_error_model(path: str | os.PathLike[str]) -> ErrorModel:
+    """Read an error model written by `save_error_model`."""
+    return ErrorModel.from_dict(json.loads(Path(path).read_text()))

@@ -17,6 +17,7 @@ mass-dependent [C/N] of the first dredge-up.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -751,4 +752,229 @@ def simulate_survey(
         "label_outliers": int(survey.spectra["label_outlier"].sum()),
     }
     log.info("mock survey written to %s: %s", out, counts)
+    return counts
+
+
+# --------------------------------------------------------------------------- field survey
+#: Defaults of the field survey (config key ``simulate.field_survey`` overrides any of them).
+FIELD_SURVEY_DEFAULTS: dict[str, Any] = {
+    "n_spectra": 3000,
+    # Fractions of stars a survey has and the training set lacks (the rest are giants "in").
+    "ood_rates": {"dwarf": 0.05, "subgiant": 0.04, "hot": 0.03, "cool": 0.03,
+                  "metal_poor": 0.04, "young": 0.03, "old": 0.03, "low_snr": 0.04},
+    # Fraction of in-domain giants drawn from the shifted population below.
+    "shifted_fraction": 0.0,
+    "shift": {"feh_offset": -0.35, "mass_scale": 1.0,
+              "snr": {"median": 30.0, "sigma_dex": 0.3, "min": 8.0, "max": 400.0}},
+    "dwarf": {"teff": [4500.0, 6300.0], "logg": [4.0, 4.6], "mass": [0.7, 1.2]},
+    "subgiant": {"teff": [4900.0, 5600.0], "logg": [3.7, 4.0], "mass": [0.9, 1.6]},
+    "hot_teff": [5500.0, 6300.0],
+    "cool_teff": [3700.0, 4200.0],
+    "metal_poor_feh": [-2.2, -1.1],
+    "young_age_gyr": [0.05, 0.25],
+    "old_age_gyr": [16.0, 25.0],
+    "low_snr": [5.0, 7.9],
+}  # fmt: skip
+OOD_KINDS = ("dwarf", "subgiant", "hot", "cool", "metal_poor", "young", "old", "low_snr")
+_STREAM_FIELD, _STREAM_FIELD_POPULATION = 5, 6
+FIELD_TRUTH_COLUMNS = ("obsid", "kic", "role", "domain", "population", "phase", "mass", "age",
+                       "feh", "alpha", "radius", "teff", "logg", "cfe", "nfe", "rv", "snrg",
+                       "anomaly", "anomaly_lo", "anomaly_hi")  # fmt: skip
+
+
+def field_survey_settings(cfg: Mapping[str, Any], field: Mapping[str, Any] | None = None) -> dict:
+    """FIELD_SURVEY_DEFAULTS updated by ``cfg['field_survey']`` and then by ``field``."""
+    out = copy.deepcopy(FIELD_SURVEY_DEFAULTS)
+    for extra in (cfg.get("field_survey") or {}, field or {}):
+        for key, value in extra.items():
+            if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+                out[key] = {**out[key], **copy.deepcopy(dict(value))}
+            else:
+                out[key] = copy.deepcopy(value)
+    return out
+
+
+def _shifted_prior(prior: Mapping[str, Any], feh_offset: float, mass_scale: float) -> dict:
+    """The training prior with its [Fe/H] means moved and its masses scaled."""
+    out = copy.deepcopy(dict(prior))
+    for key in ("rgb", "rc"):
+        mean = list(out[key]["mean"])
+        mean[0] += float(np.log10(mass_scale))
+        mean[1] += feh_offset
+        out[key] = {**out[key], "mean": mean}
+    return out
+
+
+def _refresh(stars: pd.DataFrame, prior: Mapping[str, Any], teff: bool = True) -> None:
+    """Recompute log g, Teff (no scatter) and the dredge-up after a change of mass or [Fe/H]."""
+    stars["logg"] = seismo.surface_gravity(stars["mass"].to_numpy(), stars["radius"].to_numpy())
+    if teff:
+        stars["teff"] = giant_teff(stars, prior["teff"])
+    stars["cfe"], stars["nfe"] = dredge_up(stars["mass"], stars["phase"], prior["first_dredge_up"])
+
+
+def _main_sequence_like(
+    rng: np.random.Generator, n: int, box: Mapping[str, Sequence[float]]
+) -> pd.DataFrame:
+    """Dwarfs or subgiants: Teff, log g and mass uniform in ``box``; radius from log g."""
+    mass = rng.uniform(*box["mass"], n)
+    logg = rng.uniform(*box["logg"], n)
+    return pd.DataFrame(
+        {
+            "phase": np.zeros(n, dtype=int),
+            "mass": mass,
+            "feh": np.clip(rng.normal(-0.1, 0.25, n), -1.0, 0.5),
+            "alpha": np.zeros(n),
+            "radius": np.sqrt(mass / 10 ** (logg - seismo.LOGG_SUN)),
+            "age": rng.uniform(1.0, 10.0, n),
+            "logg": logg,
+            "teff": rng.uniform(*box["teff"], n),
+            "cfe": np.zeros(n),
+            "nfe": np.zeros(n),
+        }
+    )
+
+
+def draw_field_population(
+    cfg: Mapping[str, Any], seed: int, field: Mapping[str, Any]
+) -> pd.DataFrame:
+    """True parameters, ``domain`` and ``population`` of every star of the field survey."""
+    rng = np.random.default_rng([seed, _STREAM_FIELD_POPULATION])
+    prior, n = cfg["prior"], int(field["n_spectra"])
+    rates = field["ood_rates"]
+    unknown = set(rates) - set(OOD_KINDS)
+    if unknown:
+        raise ValueError(f"unknown out-of-domain kind(s) {sorted(unknown)}; known: {OOD_KINDS}")
+    probs = np.array([rates.get(k, 0.0) for k in OOD_KINDS], dtype=float)
+    if np.any(probs < 0) or probs.sum() >= 1:
+        raise ValueError("out-of-domain rates must be >= 0 and sum to less than 1")
+    kinds = np.asarray([*OOD_KINDS, "in"], dtype=object)
+    domain = kinds[rng.choice(len(kinds), size=n, p=[*probs, 1 - probs.sum()])]
+    shifted = (domain == "in") & (rng.random(n) < field["shifted_fraction"])
+    sh = field["shift"]
+    base = draw_population(rng, n, prior)
+    moved = draw_population(rng, n, _shifted_prior(prior, sh["feh_offset"], sh["mass_scale"]))
+    stars = base.copy()
+    stars.loc[shifted] = moved.loc[shifted]
+    for kind, box in (("dwarf", field["dwarf"]), ("subgiant", field["subgiant"])):
+        sel = domain == kind
+        ms = _main_sequence_like(rng, int(sel.sum()), box)
+        stars.loc[sel, list(ms.columns)] = ms.to_numpy()
+    for kind, key in (("hot", "hot_teff"), ("cool", "cool_teff")):
+        sel = domain == kind
+        stars.loc[sel, "teff"] = rng.uniform(*field[key], int(sel.sum()))
+    sel = domain == "metal_poor"
+    if sel.any():
+        mp = stars.loc[sel].copy()
+        mp["feh"] = rng.uniform(*field["metal_poor_feh"], int(sel.sum()))
+        mp["age"] = age_from_relation(mp["mass"], mp["feh"], mp["alpha"], mp["phase"],
+                                      prior["age_relation"])  # fmt: skip
+        _refresh(mp, prior)
+        stars.loc[sel] = mp
+    for kind, key in (("young", "young_age_gyr"), ("old", "old_age_gyr")):
+        sel = domain == kind
+        if sel.any():
+            st = stars.loc[sel].copy()
+            st["age"] = 10 ** rng.uniform(*np.log10(field[key]), int(sel.sum()))
+            st["mass"] = [
+                mass_from_age(a, f, al, p, prior["age_relation"])
+                for a, f, al, p in zip(st["age"], st["feh"], st["alpha"], st["phase"], strict=True)
+            ]
+            _refresh(st, prior)
+            stars.loc[sel] = st
+    stars["phase"] = stars["phase"].astype(int)
+    stars["domain"] = domain
+    stars["population"] = np.where(shifted, "shifted", "base")
+    return stars
+
+
+def build_field_survey(
+    cfg: Mapping[str, Any], seed: int, field: Mapping[str, Any] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The field survey as tables: (spectra rows to synthesise with true labels, catalogue)."""
+    settings = field_survey_settings(cfg, field)
+    stars = draw_field_population(cfg, seed, settings)
+    rng = np.random.default_rng([seed, _STREAM_FIELD])
+    n = len(stars)
+    stars["ra"], stars["dec"] = _sky_uniform(rng, n, cfg["field"])
+    snr = _snr(rng, n, cfg["snr"])
+    shifted_snr = _snr(rng, n, settings["shift"]["snr"])
+    low = np.round(rng.uniform(*settings["low_snr"], n), 2)
+    stars["snrg"] = np.where(
+        stars["domain"] == "low_snr",
+        low,
+        np.where(stars["population"] == "shifted", shifted_snr, snr),
+    )
+    stars["rv"] = np.round(rng.normal(-20.0, 35.0, n), 2)
+    stars["av"] = rng.uniform(0.1, 1.0, n)
+    stars["flux_scale"] = 10 ** rng.uniform(2.0, 3.5, n)
+    probs = np.array([cfg["anomalies"][k] for k in ANOMALY_TYPES])
+    draw = rng.choice(len(ANOMALY_TYPES) + 1, size=n, p=[*probs, 1 - probs.sum()])
+    anomaly = np.asarray([*ANOMALY_TYPES, ""], dtype=object)[draw]
+    stars["anomaly"] = np.where(stars["domain"] == "in", anomaly, "")
+    stars["kic"] = 0
+    stars["role"] = "field"
+    stars["cluster"] = ""
+    stars["obsid"] = _unique_ints(rng, n, 100_000_000, 999_999_999)
+    catalog = _lrs_catalog(rng, stars)
+    stars = stars.merge(
+        catalog[["obsid", "designation", "lmjd", "planid", "spid", "fiberid"]], on="obsid"
+    )
+    stars["subclass"] = _subclass(stars["teff"].to_numpy())
+    return stars.sort_values("obsid", ignore_index=True), catalog
+
+
+def simulate_field_survey(
+    cfg: Mapping[str, Any],
+    seed: int,
+    out_dir: str | os.PathLike[str],
+    workers: int = 1,
+    field: Mapping[str, Any] | None = None,
+) -> dict[str, int]:
+    """Write a mock field survey: giants like the training set plus stars it lacks.
+
+    ``cfg`` is the ``simulate`` config (prior, snr, anomalies, spectra settings); the field
+    settings are `field_survey_settings` (defaults, ``cfg['field_survey']``, ``field``).
+    Writes lamost_catalog.csv, spectra/<obsid>.fits.gz and truth.csv, whose ``domain`` says
+    why a star is out of the training domain ("in" when it is not) and ``population``
+    whether it was drawn from the shifted population. Own RNG streams: `simulate_survey`'s
+    output does not change. Byte-identical for any ``workers``.
+    """
+    out = Path(out_dir)
+    spectra_dir = out / "spectra"
+    spectra_dir.mkdir(parents=True, exist_ok=True)
+    rows, catalog = build_field_survey(cfg, seed, field)
+    model = SpectrumModel(cfg["resolution"], cfg["n_forest_lines"], cfg["line_list_seed"])
+    size = int(cfg["chunk_size"])
+    chunks = [rows.iloc[i : i + size] for i in range(0, len(rows), size)]
+    results: list[dict[str, float]] = []
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [
+                pool.submit(synthesize_chunk, c, model, cfg, seed, str(spectra_dir)) for c in chunks
+            ]
+            for fut in futures:
+                results.extend(fut.result())
+    else:
+        for chunk in chunks:
+            results.extend(synthesize_chunk(chunk, model, cfg, seed, str(spectra_dir)))
+    measured = pd.DataFrame(results)
+    catalog = catalog.set_index("obsid")
+    snr_cols = ["snru", "snrg", "snrr", "snri", "snrz"]
+    catalog.loc[measured["obsid"], snr_cols] = measured.set_index("obsid")[snr_cols].to_numpy()
+    catalog = catalog.reset_index()
+    truth = rows.merge(measured[["obsid", "anomaly_lo", "anomaly_hi"]], on="obsid", how="left")
+    truth["snrg"] = truth["obsid"].map(catalog.set_index("obsid")["snrg"])
+    truth[["anomaly_lo", "anomaly_hi"]] = truth[["anomaly_lo", "anomaly_hi"]].round(2)
+    truth = truth.loc[:, list(FIELD_TRUTH_COLUMNS)]
+    float_cols = ["mass", "age", "feh", "alpha", "radius", "teff", "logg", "cfe", "nfe"]
+    truth[float_cols] = truth[float_cols].astype(float).round(5)
+    write_catalog(catalog, out / "lamost_catalog.csv")
+    write_csv(truth, out / "truth.csv")
+    counts = {"spectra": len(rows), "in_domain": int((rows["domain"] == "in").sum()),
+              "shifted": int((rows["population"] == "shifted").sum()),
+              "anomalous_spectra": int((rows["anomaly"] != "").sum())}  # fmt: skip
+    for kind in OOD_KINDS:
+        counts[kind] = int((rows["domain"] == kind).sum())
+    log.info("mock field survey written to %s: %s", out, counts)
     return counts

@@ -1,0 +1,142 @@
+"""Per-star trust: the calibrated error model and the quality flags, fitted once after training.
+
+Both are fitted on the training and validation splits (`spt.model.uncertainty.fit_error_model`,
+`spt.model.flags.fit_domain_model`) and stored in the model file (``extra["trust"]``), so a
+model file alone gives every spectrum its age, mass, per-star error and flags. MC dropout stays
+the paper's uncertainty: ``*_err_mc`` is its spread alone; ``*_err`` is the calibrated error
+against the true value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from spt.model.flags import DomainModel, fit_domain_model, quality_flags, reconstruction_chi2
+from spt.model.predict import predict_mc
+from spt.model.spt import SpectralTransformer
+from spt.model.store import read_extra
+from spt.model.uncertainty import ErrorModel, fit_error_model
+from spt.prep.features import transform_spectra
+
+TRUST_KEY = "trust"
+#: LAMOST's own parameters of a spectrum, as the cross-match names them (matched.csv).
+PARAM_COLUMNS = ("teff_lamost", "logg_lamost", "feh_lamost")
+ANOMALY_COLUMNS = ("oscillation", "missing", "outlier", "negative")
+
+
+@dataclass(frozen=True)
+class Trust:
+    """The error model and the training domain of one trained model."""
+
+    errors: ErrorModel
+    domain: DomainModel
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (torch.save / JSON safe)."""
+        return {"errors": self.errors.to_dict(), "domain": self.domain.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trust:
+        """Inverse of `to_dict`."""
+        return cls(ErrorModel.from_dict(data["errors"]), DomainModel.from_dict(data["domain"]))
+
+
+def star_info(obsid: NDArray[np.int64], table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """S/N (g band) and LAMOST (Teff, log g, [Fe/H]) of each obsid, from a matched/sample table;
+    NaN where the table does not know it."""
+    rows = table.drop_duplicates("obsid").set_index("obsid").reindex(np.asarray(obsid))
+    params = [rows[c] if c in rows else pd.Series(np.nan, index=rows.index) for c in PARAM_COLUMNS]
+    return rows["snrg"].to_numpy(float), np.column_stack([p.to_numpy(float) for p in params])
+
+
+def fit_trust(
+    model: SpectralTransformer,
+    train: Mapping[str, np.ndarray],
+    val: Mapping[str, np.ndarray],
+    table: pd.DataFrame,
+    val_spectra: Mapping[str, np.ndarray],
+    pca_bundle: Mapping[str, Any],
+    passes: int,
+    seed: int,
+    percentile: float,
+) -> Trust:
+    """Fit the per-star error model on the validation split and the domain on both splits.
+
+    ``table`` gives each obsid's S/N and LAMOST parameters (`star_info`); ``val_spectra`` holds
+    the validation spectra (``flux``, ``ivar``, rows in the split's order) for the PCA
+    reconstruction chi2.
+    """
+    mean, std_mc = predict_mc(model, val["X"], passes=passes, seed=seed)
+    snr_val, _ = star_info(val["obsid"], table)
+    snr_train, params_train = star_info(train["obsid"], table)
+    errors = fit_error_model(mean, std_mc, snr_val, val["y"], val["y_err"])
+    chi2 = reconstruction_chi2(
+        pca_bundle["pca"], pca_bundle["fill"], val_spectra["flux"], val_spectra["ivar"]
+    )
+    domain = fit_domain_model(
+        train["X"], snr_train, params_train, train["y"], val["X"], mean, std_mc, chi2, percentile
+    )
+    return Trust(errors, domain)
+
+
+def load_trust(path: str | os.PathLike[str]) -> Trust | None:
+    """The trust stored in a model file by `spt.model.store.save_model` (None if it has none)."""
+    data = read_extra(path).get(TRUST_KEY)
+    return None if data is None else Trust.from_dict(data)
+
+
+def predict_trusted(
+    model: SpectralTransformer,
+    trust: Trust,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    pca_bundle: Mapping[str, Any],
+    snr: np.ndarray,
+    params: np.ndarray,
+    report: pd.DataFrame | None,
+    passes: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Age, mass, calibrated and MC errors and quality flags of preprocessed spectra.
+
+    One row per input row, in order; a spectrum that is unreadable or anomalous (``report``:
+    ``ok`` and the four anomaly columns of `spt.prep.spectra.preprocess_files`) gets NaN
+    predictions and its flag bits, never a silent drop.
+    """
+    n = len(flux)
+    ok = np.ones(n, bool) if report is None else report["ok"].to_numpy(bool)
+    anomalies = None
+    if report is not None and all(c in report for c in ANOMALY_COLUMNS):
+        anomalies = report[list(ANOMALY_COLUMNS)].fillna(False).astype(bool)
+        usable = ok & ~anomalies.to_numpy().any(axis=1)
+    else:
+        usable = ok
+    labels = trust.errors.labels
+    k = len(labels)
+    mean, std_mc, sigma = (np.full((n, k), np.nan) for _ in range(3))
+    features = np.full((n, len(trust.domain.pca_mean)), np.nan)
+    chi2 = np.full(n, np.nan)
+    if usable.any():
+        features[usable] = transform_spectra(pca_bundle, flux[usable], ivar[usable])
+        mean[usable], std_mc[usable] = predict_mc(model, features[usable], passes, seed=seed)
+        sigma[usable] = trust.errors.sigma(mean[usable], std_mc[usable], snr[usable])
+        chi2[usable] = reconstruction_chi2(
+            pca_bundle["pca"], pca_bundle["fill"], flux[usable], ivar[usable]
+        )
+    flags = quality_flags(
+        trust.domain, n, readable=ok, anomalies=anomalies, snr=snr, features=features,
+        params=params, mean=mean, std_mc=std_mc, chi2=chi2,
+    )  # fmt: skip
+    out = {}
+    for j, label in enumerate(labels):
+        out[label] = mean[:, j]
+        out[f"{label}_err"] = sigma[:, j]
+        out[f"{label}_err_mc"] = std_mc[:, j]
+    return pd.concat([pd.DataFrame(out), flags], axis=1)

@@ -1,0 +1,115 @@
+"""Per-star trust: error model and flag domain fitted after training, stored in the model file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.decomposition import PCA
+
+from spt.model.flags import Flag
+from spt.model.store import load_model, save_model
+from spt.model.train import TrainConfig, train_model
+from spt.model.trust import Trust, fit_trust, load_trust, predict_trusted, star_info
+
+N_PIX, N_COMP = 60, 6
+
+
+def _survey(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Spectra whose shape follows two positive labels, with S/N-dependent noise."""
+    age, mass = rng.uniform(1, 10, n), rng.uniform(0.8, 2.5, n)
+    snr = rng.uniform(10, 200, n)
+    x = np.linspace(0, 1, N_PIX)
+    flux = 1 + 0.05 * np.outer(np.log(age), np.sin(6 * x)) + 0.05 * np.outer(mass, np.cos(4 * x))
+    flux += rng.standard_normal(flux.shape) / snr[:, None]
+    ivar = np.repeat((snr**2)[:, None], N_PIX, axis=1)
+    return {"flux": flux.astype(np.float32), "ivar": ivar.astype(np.float32),
+            "y": np.column_stack([age, mass]), "snr": snr}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    rng = np.random.default_rng(0)
+    tr, va = _survey(400, rng), _survey(200, rng)
+    pca = PCA(N_COMP, random_state=0).fit(tr["flux"])
+    bundle = {"pca": pca, "fill": np.ones(N_PIX)}
+
+    def split(s: dict[str, np.ndarray], first: int) -> dict[str, np.ndarray]:
+        n = len(s["y"])
+        return {"X": pca.transform(s["flux"]).astype(np.float32), "y": s["y"],
+                "y_err": 0.05 * s["y"], "obsid": np.arange(first, first + n)}  # fmt: skip
+
+    train, val = split(tr, 0), split(va, 1000)
+    table = pd.DataFrame(
+        {
+            "obsid": np.r_[train["obsid"], val["obsid"]],
+            "snrg": np.r_[tr["snr"], va["snr"]],
+            "teff_lamost": 4700.0,
+            "logg_lamost": 2.5,
+            "feh_lamost": 0.0,
+        }
+    )
+    cfg = TrainConfig.tiny(epochs=3, model={**TrainConfig.tiny().model, "log_labels": True})
+    tmp = tmp_path_factory.mktemp("trust")
+    model, _ = train_model(train["X"], train["y"], val["X"], val["y"], cfg, tmp / "c.pt",
+                           progress=False)  # fmt: skip
+    trust = fit_trust(model, train, val, table, va, bundle, passes=8, seed=0, percentile=99.0)
+    save_model(tmp / "m.pt", model, cfg, extra={"trust": trust.to_dict()})
+    return tmp / "m.pt", trust, bundle, va
+
+
+def test_trust_is_stored_in_the_model_file(trained) -> None:
+    path, trust, _, _ = trained
+    back = load_trust(path)
+    assert isinstance(back, Trust)
+    np.testing.assert_array_equal(back.errors.coef, trust.errors.coef)
+    assert back.domain.snr_min == trust.domain.snr_min
+    assert back.domain.mahalanobis_max == trust.domain.mahalanobis_max
+
+
+def test_star_info_aligns_by_obsid_and_leaves_unknown_stars_nan() -> None:
+    table = pd.DataFrame({"obsid": [5, 3], "snrg": [50.0, 30.0], "teff_lamost": [4000.0, 5000.0]})
+    snr, params = star_info(np.array([3, 9, 5]), table)
+    np.testing.assert_array_equal(snr, [30.0, np.nan, 50.0])
+    assert params[0, 0] == 5000.0 and np.isnan(params[0, 1]) and np.isnan(params[1]).all()
+
+
+def test_predictions_carry_errors_and_flags_and_keep_every_row(trained) -> None:
+    path, trust, bundle, va = trained
+    model = load_model(path, device="cpu")
+    n = 6
+    flux, ivar = va["flux"][:n].copy(), va["ivar"][:n].copy()
+    snr = va["snr"][:n].copy()
+    snr[2] = 2.0  # below the training set's S/N
+    report = pd.DataFrame({"ok": [True, False, True, True, True, True],
+                           "oscillation": False, "missing": False, "outlier": False,
+                           "negative": [False] * 5 + [True]})  # fmt: skip
+    params = np.tile([4700.0, 2.5, 0.0], (n, 1))
+    params[3, 0] = 7000.0  # hotter than any training star
+    out = predict_trusted(model, trust, flux, ivar, bundle, snr, params, report, 8, 0)
+    assert len(out) == n
+    assert list(out.columns[:6]) == ["age", "age_err", "age_err_mc", "mass", "mass_err",
+                                     "mass_err_mc"]  # fmt: skip
+    for i in (1, 5):  # unreadable, anomalous: no prediction, but a row and a reason
+        assert np.isnan(out.loc[i, ["age", "mass"]].astype(float)).all() and out.loc[i, "flag_bad"]
+    assert out.loc[1, "flag"] & Flag.UNREADABLE and out.loc[5, "flag"] & Flag.ANOMALY_NEGATIVE
+    assert out.loc[2, "flag"] & Flag.LOW_SNR and out.loc[2, "flag_warn"]
+    assert out.loc[3, "flag"] & Flag.PARAMS_OUTSIDE_TRAINING
+    good = [0, 2, 3, 4]
+    assert (out.loc[good, "age_err"] >= out.loc[good, "age_err_mc"]).all()
+    # the per-star error grows as the S/N falls (same spectrum, S/N 200 vs 20)
+    hi = predict_trusted(model, trust, flux[:1], ivar[:1], bundle, np.array([200.0]),
+                         params[:1], None, 8, 0)  # fmt: skip
+    lo = predict_trusted(model, trust, flux[:1], ivar[:1], bundle, np.array([20.0]),
+                         params[:1], None, 8, 0)  # fmt: skip
+    assert lo.loc[0, "age_err"] > hi.loc[0, "age_err"]
+    assert lo.loc[0, "age"] == hi.loc[0, "age"]
+
+
+def test_a_model_file_without_trust_says_so(tmp_path: Path, trained) -> None:
+    path, *_ = trained
+    model = load_model(path, device="cpu")
+    save_model(tmp_path / "plain.pt", model)
+    assert load_trust(tmp_path / "plain.pt") is None
