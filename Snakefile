@@ -27,6 +27,7 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/catalog.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -37,6 +38,9 @@ FEATURES = [rules.select_sample.output.sample, rules.features.output.test]
 MODEL = [SPT_PREDICTIONS, SPT_CALIBRATION]
 VALIDATION = [rules.validate_clusters.output.summary, rules.compare_isochrones.output.summary]
 PROVENANCE = [rules.config_used.output[0]] + expand(rules.software_versions.output[0], env=ENVS)
+# The catalogue is part of `all` unless its targets are the whole LAMOST survey (then ask for
+# it with `snakemake catalog`).
+CATALOG_IN_ALL = CATALOG_PRODUCTS if CATALOG["targets"] != "lamost" else []
 MOCK_ONLY = (
     [rules.anomaly_detection.output[0], rules.noise_floor.output[0]]
     if SOURCE == "simulated"
@@ -55,6 +59,7 @@ rule all:
         FIGURES,
         MOCK_ONLY,
         PROVENANCE,
+        CATALOG_IN_ALL,
 
 
 rule data:

@@ -24,7 +24,7 @@ from spt.prep.anomalies import (
     population_template,
 )
 from spt.prep.labels import flag_label_outliers
-from spt.prep.select import rejection_table
+from spt.prep.select import rejection_table, select_sample
 from tests.support.spectra import giant
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -301,6 +301,48 @@ def test_label_outliers_bad_input():
         flag_label_outliers(label_table(50), {"relation_kk": 3})
     frame = label_table(200).assign(e_mass=np.nan)
     assert flag_label_outliers(frame)["large_error"].all()  # an unknown error is no error bar
+
+
+def test_mass_only_labels_ignore_ages():
+    """With labels [mass] a NaN or impossible age rejects no star; mass cuts still apply."""
+    frame = label_table(300)
+    frame.loc[:99, ["age", "e_age"]] = np.nan  # a seismic table with masses but no ages
+    frame.loc[100, "age"] = 40.0
+    frame.loc[101, "age"] *= 3.0  # off the age-mass relation: not checked with one label
+    frame.loc[102, "mass"] = 0.3
+    frame.loc[103, "e_mass"] = frame.loc[103, "mass"]
+    out = flag_label_outliers(frame, labels=["mass"])
+    assert not out["age_invalid"].any() and not out["off_relation"].any()
+    assert out["relation_resid_dex"].isna().all()
+    assert out["rejected"].tolist() == [i in (102, 103) for i in range(300)]
+    assert "mass outside" in out.loc[102, "reasons"] and "relative error" in out.loc[103, "reasons"]
+    assert flag_label_outliers(frame)["rejected"][:102].all()  # both labels: those are rejected
+    with pytest.raises(KeyError, match="mass"):
+        flag_label_outliers(frame.drop(columns=["mass"]), labels=["mass"])
+    ages_only = flag_label_outliers(frame.drop(columns=["age", "e_age"]), labels=["mass"])
+    assert ages_only["rejected"].sum() == 2
+
+
+def test_mass_only_sample_keeps_stars_without_ages():
+    """select_sample after the [mass] cut keeps a star whose age is unknown."""
+    frame = label_table(50)
+    frame.loc[:9, "age"] = np.nan
+    frame.loc[10, "mass"] = 9.0
+    for labels, kept in ((["mass"], 49), (["age", "mass"], 39)):
+        rejected = rejection_table(None, flag_label_outliers(frame, labels=labels))
+        sample = select_sample(frame, rejected)
+        assert len(sample) == kept and 10 + 1000 not in sample["kic"].tolist()
+    assert sample["age"].notna().all()
+
+
+def test_age_only_labels_ignore_masses():
+    frame = label_table(300).assign(mass=np.nan, e_mass=np.nan)
+    frame.loc[5, "age"] = 20.0
+    out = flag_label_outliers(frame, labels=["age"])
+    assert not out["mass_invalid"].any() and not out["off_relation"].any()
+    assert np.flatnonzero(out["rejected"]).tolist() == [5]
+    with pytest.raises(ValueError, match="order"):
+        flag_label_outliers(frame, labels=["mass", "age"])
 
 
 def test_rejection_table_keeps_every_reason():

@@ -305,3 +305,43 @@ def test_fixed_value_replaces_default_grid() -> None:
     assert model.grid == {} and model.params["alpha"] == 5.0
     model = make_baseline("svr", {"grid": {"C": [2.0]}})
     assert model.grid["C"] == [2.0] and "gamma" in model.grid
+
+
+def _one_label(split: dict[str, np.ndarray], label: str) -> dict[str, np.ndarray]:
+    """The split as `build_features` writes it for ``features.labels: [label]``."""
+    j = ("age", "mass").index(label)
+    return {**split, "y": split["y"][:, [j]], "y_err": split["y_err"][:, [j]],
+            "labels": np.array([label])}  # fmt: skip
+
+
+@pytest.mark.parametrize("label", ["mass", "age"])
+def test_per_label_model_on_one_label_is_that_label_of_two(
+    label: str, data: Any, fitted: Any
+) -> None:
+    """Per-label tuning: a one-label gradient boosting equals the two-label one's column."""
+    splits, spectra = data
+    one = {k: _one_label(v, label) for k, v in splits.items()}
+    model = make_baseline("gradient_boosting", FAST["gradient_boosting"], spectra=spectra)
+    mean = model.fit(one["train"], one["val"]).predict(one["test"])[0]
+    j = ("age", "mass").index(label)
+    assert mean.shape == (SPLIT_SIZES["test"], 1)
+    np.testing.assert_allclose(mean[:, 0], fitted["gradient_boosting"][1][:, j], rtol=1e-12)
+    assert set(model.tuning["labels"]) == {label}
+
+
+@pytest.mark.parametrize("name", ["mean", "ridge", "mlp", "cannon"])
+def test_joint_models_fit_one_label(name: str, data: Any) -> None:
+    """Models of all labels at once predict (n, 1) for mass alone and beat the training mean."""
+    splits, spectra = data
+    one = {k: _one_label(v, "mass") for k, v in splits.items()}
+    model = make_baseline(name, FAST[name], spectra=spectra).fit(one["train"], one["val"])
+    mean, std = model.predict(one["test"])
+    assert mean.shape == (SPLIT_SIZES["test"], 1)
+    assert std is None or std.shape == mean.shape
+    truth = one["test"]["y"][:, 0]
+    floor = delta_p(np.full_like(truth, one["train"]["y"].mean()), truth)
+    if name == "mean":
+        np.testing.assert_allclose(mean[:, 0], one["train"]["y"].mean(), rtol=1e-6)
+    else:
+        assert delta_p(mean[:, 0], truth) < 0.8 * floor
+        assert set(model.tuning["labels"]) == {"mass"}

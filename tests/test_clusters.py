@@ -195,3 +195,20 @@ def test_inconsistent_literature_table_raises() -> None:
     lit.loc[1, "age_lit"] = 2.5
     with pytest.raises(ClusterError, match="more than one literature age"):
         cluster_literature(lit)
+
+
+def test_mass_only_members_are_summarised_by_mass() -> None:
+    """A model trained on mass alone: mass statistics and offsets, no age columns."""
+    cfg = [{"name": "A", "age": 3.0, "e_age": 0.3, "mass": 1.2, "e_mass": 0.05},
+           {"name": "B", "age": 2.0, "e_age": 0.2}]  # fmt: skip
+    preds = members("A", np.full(4, 3.0), mass=1.3).drop(columns=["age", "age_err"])
+    preds.loc[3, "mass"] = np.nan  # its spectrum was unusable
+    out = summarise_clusters(preds, cfg).set_index("cluster")
+    assert not [c for c in out.columns if c.startswith("age")]
+    assert out.loc["A", "n_used"] == 3 and out.loc["B", "n_used"] == 0
+    assert out.loc["A", "mass_median"] == pytest.approx(1.3)
+    assert out.loc["A", "mass_offset"] == pytest.approx(0.1)
+    assert out.loc["A", "mass_offset_sigma"] == pytest.approx(0.1 / 0.05)
+    assert np.isnan(out.loc["B", "mass_offset"])  # no mass in the literature, no member
+    with pytest.raises(ClusterError, match="mass_err"):
+        summarise_clusters(preds.drop(columns="mass_err"), cfg)

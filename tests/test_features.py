@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from spt.io.predictions import load_split, split_labels
 from spt.prep.features import (
     FeatureConfigError,
     apply_pca,
@@ -116,7 +117,8 @@ def test_build_features_outputs(tmp_path):
     seen = []
     for name in ("train", "val", "test"):
         with np.load(tmp_path / "f" / f"{name}.npz") as data:
-            assert sorted(data.files) == ["X", "kic", "obsid", "y", "y_err"]
+            assert sorted(data.files) == ["X", "kic", "labels", "obsid", "y", "y_err"]
+            assert data["labels"].tolist() == ["age", "mass"]
             assert data["X"].dtype == np.float32 and data["X"].shape[1] == 8
             assert data["y"].dtype == np.float32 and data["y"].shape == (len(data["X"]), 2)
             assert data["obsid"].dtype == np.int64 and data["kic"].dtype == np.int64
@@ -209,3 +211,50 @@ def test_pca_variance_figure_is_reproducible(tmp_path):
         assert b.startswith(b"\x89PNG\r\n\x1a\n") and len(b) > 3000
         blobs.append((a, b))
     assert blobs[0] == blobs[1]
+
+
+# --------------------------------------------------------------------------- chosen labels
+@pytest.mark.parametrize("chosen", [["mass"], ["age"]])
+def test_one_label_features_hold_that_label_only(tmp_path, chosen):
+    """y and y_err hold the chosen label only; the npz names it; a NaN other label is harmless."""
+    npz, table = survey(tmp_path)
+    other = "age" if chosen == ["mass"] else "mass"
+    table[other] = np.nan  # a seismic table without that label
+    table[f"e_{other}"] = np.nan
+    build_features(npz, table, [0.7, 0.1, 0.2], 8, seed=5, out_dir=tmp_path / "f", labels=chosen)
+    for name in ("train", "val", "test"):
+        split = load_split(tmp_path / "f" / f"{name}.npz")
+        assert split_labels(split) == tuple(chosen)
+        assert split["y"].shape == (len(split["X"]), 1) and split["y_err"].shape == split["y"].shape
+        rows = table.set_index("obsid").loc[split["obsid"]]
+        assert np.allclose(split["y"][:, 0], rows[chosen[0]].to_numpy(), rtol=1e-6)
+        assert np.allclose(split["y_err"][:, 0], rows[f"e_{chosen[0]}"].to_numpy(), rtol=1e-6)
+
+
+def test_one_label_split_is_stratified_on_that_label(tmp_path):
+    """With one label the strata are its quantile bins: each bin goes to test in proportion."""
+    npz, table = survey(tmp_path, n=400)
+    build_features(npz, table, [0.7, 0.1, 0.2], 8, seed=5, out_dir=tmp_path / "f", labels=["mass"])
+    test = load_split(tmp_path / "f" / "test.npz")
+    mass = table["mass"].to_numpy()
+    bins = np.searchsorted(np.quantile(mass, [0.25, 0.5, 0.75]), mass, side="right")
+    in_test = table["obsid"].isin(test["obsid"]).to_numpy()
+    for b in range(4):
+        assert in_test[bins == b].mean() == pytest.approx(0.2, abs=0.02)
+
+
+def test_labels_must_be_known_and_ordered(tmp_path):
+    npz, table = survey(tmp_path, n=40)
+    for bad, match in ((["mass", "age"], "order"), (["teff"], "subset"), ([], "subset")):
+        with pytest.raises(ValueError, match=match):
+            build_features(npz, table, [0.7, 0.1, 0.2], 4, out_dir=tmp_path / "f", labels=bad)
+    with pytest.raises(KeyError, match="mass"):
+        build_features(
+            npz, table.drop(columns=["mass"]), [0.7, 0.1, 0.2], 4, out_dir=tmp_path / "f",
+            labels=["mass"],
+        )  # fmt: skip
+
+
+def test_old_split_without_names_reads_as_age_and_mass():
+    assert split_labels({"y": np.zeros((2, 2))}) == ("age", "mass")
+    assert split_labels({"labels": np.array(["mass"])}) == ("mass",)

@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spt.validation.isochrones import IsochroneComparisonError, compare_isochrone_ages
+from spt.validation.isochrones import (
+    SUMMARY_STATES,
+    IsochroneComparisonError,
+    compare_isochrone_ages,
+    no_age_comparison,
+)
 
 OFFSET_DEX = {1: 0.05, 2: -0.10}  # injected SPT - isochrone offsets (RGB, red clump)
 
@@ -94,3 +99,16 @@ def test_errors() -> None:
         compare_isochrone_ages(pred, iso.drop(columns="e_age_iso"), matched)
     with pytest.raises(IsochroneComparisonError, match="no star"):
         compare_isochrone_ages(pred, iso.assign(obsid=iso["obsid"] + 10**6), matched)
+
+
+def test_no_age_comparison_has_the_columns_and_no_star() -> None:
+    """A mass-only model: the same two tables as a real comparison, with no star (n = 0)."""
+    per_star, summary = no_age_comparison()
+    real_star, real_summary = compare_isochrone_ages(*constructed())
+    assert per_star.empty and set(real_star.columns) <= set(per_star.columns)
+    assert list(summary.columns) == list(real_summary.columns)
+    assert summary["state"].tolist() == list(SUMMARY_STATES) and summary["n"].eq(0).all()
+    assert summary.drop(columns=["state", "n"]).isna().all().all()
+    pred, iso, matched = constructed()
+    with pytest.raises(IsochroneComparisonError, match="age"):
+        compare_isochrone_ages(pred.drop(columns=["age", "age_err"]), iso, matched)

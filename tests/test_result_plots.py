@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -154,3 +155,62 @@ def test_invalid_inputs_raise(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="empty"):
         results.plot_training_curve(history().iloc[:0], tmp_path / "t.pdf")
     assert not list(tmp_path.iterdir())
+
+
+def _mass_only(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=[c for c in frame.columns if c.startswith(("age", "e_age"))])
+
+
+#: Figures of a model trained on mass alone (features.labels = [mass]): one column of panels.
+MASS_ONLY: dict[str, Callable[[Path], Path]] = {
+    "pred_vs_true": lambda p: results.plot_pred_vs_true(_mass_only(predictions()), p, "SPT"),
+    "uncertainties": lambda p: results.plot_uncertainties(_mass_only(predictions()), p),
+    "baselines": lambda p: results.plot_baseline_comparison(_mass_only(scores()), p),
+    "loss_ablation": lambda p: results.plot_loss_ablation(_mass_only(loss_scores()), p),
+    "clusters": lambda p: results.plot_clusters(
+        *(_mass_only(f) for f in cluster_inputs()), p, note=NOTE
+    ),
+}
+#: Panels each mass-only figure has: (rows of panels) x one label.
+MASS_ONLY_PANELS = {"pred_vs_true": 2, "uncertainties": 2, "baselines": 2, "loss_ablation": 1,
+                    "clusters": 1}  # fmt: skip
+
+
+def _drawn_texts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, list[str]]]:
+    """Record every saved figure's number of axes and its texts (titles, labels, ticks)."""
+    drawn: list[tuple[int, list[str]]] = []
+    save = results.save_figure
+
+    def spy(fig: Any, path: Path) -> Any:
+        texts: list[str] = []
+        for ax in fig.axes:
+            texts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+            texts += [t.get_text() for t in ax.texts]
+            texts += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+        drawn.append((len(fig.axes), texts + [t.get_text() for t in fig.texts]))
+        return save(fig, path)
+
+    monkeypatch.setattr(results, "save_figure", spy)
+    return drawn
+
+
+@pytest.mark.parametrize("name", list(MASS_ONLY))
+def test_mass_only_figures_have_mass_panels_only(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn = _drawn_texts(monkeypatch)
+    pdf = MASS_ONLY[name](tmp_path / f"{name}.pdf")
+    _check_files(pdf, tmp_path / f"{name}.pdf")
+    ((n_axes, texts),) = drawn
+    words = " ".join(texts).lower()
+    assert "mass" in words and "age" not in words, words
+    assert n_axes == MASS_ONLY_PANELS[name]
+
+
+def test_placeholder_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = _drawn_texts(monkeypatch)
+    text = "no ages: features.labels = [mass]"
+    pdf = results.plot_placeholder(tmp_path / "fig10.pdf", text, title="fig10", note=NOTE)
+    _check_files(pdf, tmp_path / "fig10.pdf")
+    n_axes, texts = drawn[0]
+    assert n_axes == 1 and text in texts and "fig10" in texts and NOTE in texts

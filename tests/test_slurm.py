@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from astropy.table import Table
 
 from tests.conftest import REPO, run_snakemake
 from tests.support.slurm_cluster import SlurmCluster, SlurmUnavailable, machine_size, start
@@ -39,7 +41,7 @@ STAND_IN = "crossmatch"
 # Rules whose jobs the tiny `data` target must submit.
 DATA_RULES = {"simulate_survey", "crossmatch"}
 # The stage targets the SLURM run builds when the workflow has them.
-TARGETS = ("data", "model")
+TARGETS = ("data", "model", "catalog")
 PLUGIN = "snakemake_executor_plugin_slurm"
 
 
@@ -299,7 +301,7 @@ def flag(args: list[str], name: str) -> str | None:
     return None
 
 
-def test_tiny_run_on_slurm(slurm, tmp_path, monkeypatch):
+def test_tiny_run_on_slurm(slurm, tmp_path, monkeypatch, tiny_run):
     gpu_rule, targets = gpu_plan(tmp_path / "plan")
     profile = machine_profile(tmp_path, gpu_rule)
     effective = load_profile(profile / "config.yaml")
@@ -321,7 +323,7 @@ def test_tiny_run_on_slurm(slurm, tmp_path, monkeypatch):
         "--slurm-init-seconds-before-status-checks", "2",
         "--slurm-keep-successful-logs", "--verbose",
         *targets,
-        timeout=240,
+        timeout=480,
     )  # fmt: skip
     wall = time.monotonic() - t0
     out = proc.stdout + proc.stderr
@@ -370,3 +372,17 @@ def test_tiny_run_on_slurm(slurm, tmp_path, monkeypatch):
     assert re.search(r"srun .*--gpus=1", log.read_text()), log
     for rule in DATA_RULES - {gpu_rule}:
         assert flag(subs[rule][1], "--gpus") is None
+
+    # The catalogue: one sbatch job per shard (150 targets, 50 a shard), and the gathered
+    # catalogue equals the one of a local run of the same configuration.
+    shard_jobs = re.findall(r"^sbatch call: .*--comment[ =]'?rule_catalog_shard", out, re.MULTILINE)
+    assert len(shard_jobs) >= 3, out
+    on_slurm = Table.read(workdir / "results/catalog/spt_catalog.fits", hdu="CATALOG")
+    local = Table.read(tiny_run / "results/catalog/spt_catalog.fits", hdu="CATALOG")
+    assert on_slurm.colnames == local.colnames and len(on_slurm) == len(local) == 150
+    for name in on_slurm.colnames:
+        a, b = np.asarray(on_slurm[name]), np.asarray(local[name])
+        if a.dtype.kind == "f":
+            np.testing.assert_array_equal(a, b, err_msg=name)
+        else:
+            assert a.tolist() == b.tolist(), name

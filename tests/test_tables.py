@@ -76,3 +76,76 @@ def test_noise_floor_against_truth():
     floor = noise_floor(pred, truth).set_index(["label", "comparison"])["delta_p"]
     assert floor[("age", "catalogue vs noise-free labels (floor)")] == pytest.approx(100 / 11)
     assert floor[("mass", "catalogue vs noise-free labels (floor)")] == pytest.approx(0.0)
+
+
+def one_label(label: str, n: int = 400, seed: int = 0, mc: bool = False) -> pd.DataFrame:
+    """fake_predictions of a model trained on ``label`` alone (split with a ``labels`` array)."""
+    rng = np.random.default_rng(seed)
+    lo, hi, rel = (1.0, 10.0, 0.2) if label == "age" else (0.9, 2.5, 0.05)
+    y = rng.uniform(lo, hi, (n, 1)).astype(np.float32)
+    split = {"y": y, "y_err": 0.1 * y, "obsid": np.arange(n), "kic": np.arange(n) + 10**6,
+             "labels": np.array([label])}  # fmt: skip
+    err = rel * y
+    mean = y + err * rng.standard_normal((n, 1))
+    return prediction_frame(split, mean, err, 0.5 * err if mc else None)
+
+
+def test_prediction_frame_columns_follow_the_labels():
+    both = fake_predictions(10)
+    assert list(both.columns) == [
+        "obsid", "kic", "age", "age_err", "mass", "mass_err",
+        "age_true", "e_age_true", "mass_true", "e_mass_true",
+    ]  # fmt: skip
+    mass = one_label("mass", 10, mc=True)
+    assert list(mass.columns) == [
+        "obsid", "kic", "mass", "mass_err", "mass_err_mc", "mass_true", "e_mass_true",
+    ]  # fmt: skip
+    assert np.allclose(mass["mass_err_mc"], 0.5 * mass["mass_err"])
+    # A split without names is read as (age, mass): one column cannot be that.
+    split = {"y": np.ones((3, 1)), "y_err": np.ones((3, 1)), "obsid": np.arange(3),
+             "kic": np.arange(3)}  # fmt: skip
+    with pytest.raises(ValueError, match="do not match the labels"):
+        prediction_frame(split, np.ones((3, 1)))
+
+
+def test_one_label_predictions_read_and_score(tmp_path):
+    pred = one_label("mass", 20000, seed=4)
+    pred.to_csv(tmp_path / "p.csv", index=False)
+    back = read_predictions(tmp_path / "p.csv")
+    assert "age" not in back.columns
+    s = scores(back)
+    assert set(s) == {k for k in s if k.startswith("mass_")} and "mass_delta_p" in s
+    assert s["mass_delta_p"] == pytest.approx(5 * np.sqrt(2 / np.pi), rel=0.03)
+    cal = calibration(back)
+    assert set(cal["label"]) == {"mass"}
+    assert cal.set_index("sigma").loc["prediction", "within_1sigma"] == pytest.approx(
+        0.683, abs=0.01
+    )
+    pred.drop(columns=["mass_true"]).to_csv(tmp_path / "q.csv", index=False)
+    with pytest.raises(PredictionFormatError, match="mass_true"):
+        read_predictions(tmp_path / "q.csv")
+    pred.drop(columns=["mass"]).to_csv(tmp_path / "r.csv", index=False)
+    with pytest.raises(PredictionFormatError, match="lack a label column"):
+        read_predictions(tmp_path / "r.csv")
+
+
+def test_tables_of_one_label_have_its_columns_only():
+    t1 = table1({"SPT": one_label("mass", seed=1), "ridge": one_label("mass", seed=2)})
+    assert list(t1.columns) == [
+        "model", "mass Delta_P (%)", "mass MAE (Msun)", "mass robust scatter (%)",
+    ]  # fmt: skip
+    assert t1.set_index("model").loc[PAPER_ROW, "mass Delta_P (%)"] == 6.61
+    t2 = table2({"mse": one_label("age", seed=2), "mahalanobis": one_label("age", seed=3)})
+    assert [c for c in t2.columns if "mass" in c] == []
+    assert {"age Delta_P (%)", "age within 1 sigma", "age within 2 sigma"} <= set(t2.columns)
+    both = table1({"SPT": fake_predictions(seed=1)})
+    assert len([c for c in both.columns if c != "model"]) == 6
+
+
+def test_noise_floor_of_one_label():
+    pred = one_label("mass", 500, seed=5)
+    truth = pd.DataFrame({"obsid": pred["obsid"], "mass": pred["mass_true"] * 1.25})
+    floor = noise_floor(pred, truth)
+    assert set(floor["label"]) == {"mass"} and len(floor) == 3
+    by = floor.set_index("comparison")["delta_p"]
+    assert by["catalogue vs noise-free labels (floor)"] == pytest.approx(20.0)

@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from spt.model import SpectralTransformer, make_loss
-from spt.model.predict import MC_ACTIVATION_BYTES, mc_batch_size, predict, predict_mc
+from spt.model.predict import (
+    MC_ACTIVATION_BYTES,
+    calibrate_error_floor,
+    mc_batch_size,
+    predict,
+    predict_mc,
+    predict_with_errors,
+)
 from spt.model.store import load_model, load_train_config, save_model
 from spt.model.train import HISTORY_COLUMNS, TrainConfig, pick_device, train_model
 
@@ -284,3 +291,32 @@ def test_log_label_training_and_geometric_mc_mean(
     np.testing.assert_allclose(mean, torch.exp(logs.mean(1)).numpy(), rtol=1e-10)
     np.testing.assert_allclose(std, (torch.exp(logs.mean(1)) * logs.std(1)).numpy(), rtol=1e-10)
     assert np.all(mean > 0)
+
+
+@pytest.mark.parametrize("log_labels", [False, True])
+def test_one_label_trains_with_a_1x1_mahalanobis_loss(
+    data: tuple[np.ndarray, ...], tmp_path: Path, log_labels: bool
+) -> None:
+    """features.labels = [mass]: one output, the loss is |r| / sigma, MC dropout and the error
+    floor work per column."""
+    Xt, yt, Xv, yv = data
+    mt, mv = yt[:, [1]], yv[:, [1]]
+    loss = make_loss("mahalanobis", mt)
+    r = torch.as_tensor(mv - mt.mean())
+    expected = float(torch.mean(torch.abs(r))) / np.std(mt, ddof=1)
+    assert float(loss(torch.full_like(r, mt.mean()), torch.as_tensor(mv))) == pytest.approx(
+        expected,
+        rel=1e-5,  # the loss's sqrt(d^2 + eps) - sqrt(eps) takes ~1e-6
+    )
+    cfg = TrainConfig.tiny(epochs=3, model={**TrainConfig.tiny().model, "log_labels": log_labels})
+    model, history = train_model(Xt, mt, Xv, mv, cfg, tmp_path / "mass.pt", progress=False)
+    assert model.config_dict()["n_outputs"] == 1 and tuple(model.y_cov.shape) == (1, 1)
+    stat = np.log(mt[:, 0]) if log_labels else mt[:, 0]
+    assert float(model.y_cov[0, 0]) == pytest.approx(np.var(stat, ddof=1), rel=1e-5)
+    assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0]
+    mean, std = predict_mc(model, Xv, passes=8, seed=1)
+    assert mean.shape == std.shape == (len(Xv), 1) and np.all(std > 0)
+    floors = calibrate_error_floor(model, Xv, mv, 0.01 * mv, passes=8, seed=1)
+    assert floors.shape == (1,) and floors[0] >= 0
+    _, sigma, spread = predict_with_errors(model, Xv, passes=8, seed=1)
+    assert sigma.shape == (len(Xv), 1) and np.all(sigma >= spread)

@@ -7,9 +7,11 @@ import shutil
 from importlib import metadata
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from astropy.table import Table
 
 from spt.model.store import load_train_config
 from spt.paper.report import find_chromium, rendered_dom, screenshot
@@ -249,3 +251,20 @@ def test_table1_lists_spt_first_then_the_baselines_in_config_order(tiny_run):
     tiny = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
     assert table1["model"].tolist()[:-1] == ["SPT", *tiny["baselines"]["run"]]
     assert "paper" in table1["model"].iloc[-1]
+
+
+def test_catalogue_has_a_row_for_every_target_and_reruns_only_unfinished_shards(tiny_run, tmp_path):
+    table = Table.read(tiny_run / "results/catalog/spt_catalog.fits", hdu="CATALOG")
+    field = pd.read_csv(tiny_run / "resources/simulated/field/lamost_catalog.csv")
+    assert sorted(table["obsid"]) == sorted(field["obsid"])  # never a silent drop
+    assert str(table["age"].unit) == "Gyr" and table["age_err"].description
+    bad = np.asarray(table["flag_bad"], bool)
+    assert np.isnan(np.asarray(table["age"], float)[bad & ~np.isfinite(table["age"])]).all()
+    shards = sorted(p.name for p in (tiny_run / "results/catalog/shards").iterdir())
+    assert shards == ["s00000.csv", "s00001.csv", "s00002.csv"]  # 150 targets, 50 a shard
+    work = tmp_path / "copy"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    (work / "results/catalog/shards/s00001.csv").unlink()  # as if killed while on this shard
+    proc = run_snakemake(work, "-n", "--cores", "1", "catalog")
+    scheduled = _scheduled(proc)
+    assert scheduled["catalog_shard"] == 1 and "catalog_targets" not in scheduled

@@ -5,6 +5,7 @@
 import csv
 import hashlib
 import json
+import os
 import subprocess
 
 
@@ -97,6 +98,26 @@ def spectra_files(wildcards):
 def cluster_spectra_files(wildcards):
     """Every spectrum file of the cluster members' manifest, tracked one by one."""
     return _listed_files(CLUSTER_CHECKPOINT.get().output.manifest)
+
+
+def catalog_target_inputs(wildcards):
+    """What the catalogue's targets are built from, by ``catalog.targets``."""
+    kind = config["catalog"]["targets"]
+    if kind == "simulated":
+        field = rules.simulate_field.output
+        return {"catalog": field.catalog, "manifest": field.manifest}
+    if kind == "lamost":
+        return {"catalog": rules.fetch_lrs_catalog.output.catalog}
+    side = config["catalog"]["catalog_file"]
+    listed = config["catalog"]["obsids_file"] if kind == "obsids" else []
+    return {"listed": listed, "side": side or []}
+
+
+def catalog_shards(wildcards):
+    """Every shard's output, once catalog_targets has cut the targets into shards."""
+    folder = checkpoints.catalog_targets.get().output.targets
+    names = glob_wildcards(os.path.join(folder, "{shard}.csv")).shard
+    return expand(rules.catalog_shard.output.shard, shard=sorted(names))
 
 
 def _commit():

@@ -43,6 +43,7 @@ rule fig03:
         "../../envs/plot.yaml"
     params:
         note=DATA_NOTE,
+        labels=config["features"]["labels"],
     script:
         "../scripts/figures.py"
 
@@ -175,6 +176,7 @@ rule fig10:
         "../../envs/plot.yaml"
     params:
         note=DATA_NOTE,
+        labels=config["features"]["labels"],
     script:
         "../scripts/figures.py"
 
@@ -207,6 +209,7 @@ rule fig12:
         "../../envs/plot.yaml"
     params:
         note=DATA_NOTE,
+        labels=config["features"]["labels"],
     script:
         "../scripts/figures.py"
 

@@ -43,6 +43,10 @@ rule predict_spt:
     input:
         model=rules.train_spt.output.model,
         test=rules.features.output.test,
+        # S/N and LAMOST parameters, spectra and PCA for the quality flags (spt.model.trust)
+        sample=rules.select_sample.output.sample,
+        spectra=rules.preprocess.output.spectra,
+        pca=rules.features.output.pca,
     output:
         predictions="results/predictions/spt_{loss}.csv",
         calibration=report(
@@ -61,7 +65,7 @@ rule predict_spt:
         "../../envs/ml.yaml"
     threads: 2
     params:
-        passes=config["predict"]["mc_passes"],
+        predict=config["predict"],
         seed=config["seed"],
     script:
         "../scripts/predict_spt.py"

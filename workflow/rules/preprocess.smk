@@ -38,6 +38,7 @@ rule select_sample:
         "../../envs/data.yaml"
     params:
         labels=config["labels"],
+        learnt=config["features"]["labels"],
     script:
         "../scripts/select_sample.py"
 

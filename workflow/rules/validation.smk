@@ -7,6 +7,9 @@ rule predict_sample:
         train=rules.features.output.train,
         val=rules.features.output.val,
         test=rules.features.output.test,
+        sample=rules.select_sample.output.sample,
+        spectra=rules.preprocess.output.spectra,
+        pca=rules.features.output.pca,
     output:
         predictions="results/predictions/spt_sample.csv",
     log:
@@ -15,7 +18,7 @@ rule predict_sample:
         "../../envs/ml.yaml"
     threads: 2
     params:
-        passes=config["predict"]["mc_passes"],
+        predict=config["predict"],
         seed=config["seed"],
     script:
         "../scripts/predict_sample.py"
@@ -49,6 +52,7 @@ rule validate_clusters:
         anomalies=config["anomalies"],
         passes=config["predict"]["mc_passes"],
         seed=config["seed"],
+        labels=config["features"]["labels"],
     script:
         "../scripts/validate_clusters.py"
 
@@ -69,5 +73,7 @@ rule compare_isochrones:
         "results/logs/compare_isochrones.log",
     conda:
         "../../envs/data.yaml"
+    params:
+        labels=config["features"]["labels"],
     script:
         "../scripts/compare_isochrones.py"

@@ -21,6 +21,7 @@ def main(smk) -> None:
             seed=smk.params.seed,
             out_dir=Path(smk.output.train).parent,
             n_bins=cfg["n_bins"],
+            labels=cfg["labels"],
         )
         flat = {k: v for k, v in summary.items() if not isinstance(v, list | dict)}
         write_csv(

@@ -1,11 +1,15 @@
-"""Snakemake adapter: draw the figure of the paper that the calling rule is named after."""
+"""Snakemake adapter: draw the figure of the paper that the calling rule is named after.
+
+Figures that need a label the model did not learn (``features.labels``: Figs. 10 and 12 need
+ages, Fig. 3 both labels) draw a placeholder that says so instead of failing.
+"""
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
 from spt.io.lamost import read_spectrum
 from spt.io.manifest import paths_for, read_manifest
-from spt.io.predictions import read_predictions
+from spt.io.predictions import LABELS, frame_labels, read_predictions
 from spt.logs import log_to
 from spt.paper.plots.diagrams import plot_attention, plot_framework
 from spt.paper.plots.losses import plot_loss_preference
@@ -21,6 +25,7 @@ from spt.paper.plots.results import (
     plot_clusters,
     plot_isochrone_comparison,
     plot_loss_ablation,
+    plot_placeholder,
     plot_pred_vs_true,
     plot_training_curve,
     plot_uncertainties,
@@ -40,7 +45,20 @@ def fig02(smk) -> None:
     plot_attention(smk.params.model, smk.output.pdf)
 
 
+def _missing_labels(smk, needed: tuple[str, ...]) -> bool:
+    """Draw the placeholder when the model lacks a label the figure needs (then True)."""
+    learnt = tuple(smk.params.labels)
+    if set(needed) <= set(learnt):
+        return False
+    missing = " and ".join(f"no {x}s" for x in needed if x not in learnt)
+    text = f"{missing}: features.labels = [{', '.join(learnt)}]"
+    plot_placeholder(smk.output.pdf, text, title=smk.rule, note=smk.params.note)
+    return True
+
+
 def fig03(smk) -> None:
+    if _missing_labels(smk, LABELS):
+        return
     sample = pd.read_csv(smk.input.sample)
     plot_loss_preference(sample[["age", "mass"]].to_numpy(), smk.output.pdf, note=smk.params.note)
 
@@ -70,7 +88,8 @@ def fig06(smk) -> None:
 def best_baseline(smk) -> None:
     """Fig. 6 for the baseline (training mean excluded) with the lowest age + mass Delta_P."""
     table = _scores(smk).drop(index="mean", errors="ignore")
-    best = (table["age_delta_p"] + table["mass_delta_p"]).idxmin()
+    labels = [x for x in LABELS if f"{x}_delta_p" in table.columns]
+    best = sum(table[f"{x}_delta_p"] for x in labels).idxmin()
     pred = read_predictions(smk.input[best])
     plot_pred_vs_true(pred, smk.output.pdf, title=f"best baseline: {best}", note=smk.params.note)
 
@@ -97,20 +116,27 @@ def fig09(smk) -> None:
 
 
 def fig10(smk) -> None:
+    if _missing_labels(smk, ("age",)):
+        return
     per_star, summary = pd.read_csv(smk.input.per_star), pd.read_csv(smk.input.summary)
     plot_isochrone_comparison(per_star, summary, smk.output.pdf, note=smk.params.note)
 
 
 def fig11(smk) -> None:
     members, summary = pd.read_csv(smk.input.members), pd.read_csv(smk.input.summary)
-    members = members.dropna(subset=["age", "mass"])
+    members = members.dropna(subset=list(frame_labels(members)))
     plot_clusters(members, summary, smk.output.pdf, note=smk.params.note)
 
 
 def fig12(smk) -> None:
+    if _missing_labels(smk, ("age",)):
+        return
     pred = pd.read_csv(smk.input.predictions)
     matched = pd.read_csv(smk.input.matched)[["obsid", "feh"]]
-    plot_age_chemistry(pred.merge(matched, on="obsid"), smk.output.pdf, note=smk.params.note)
+    color_by = "mass" if "mass" in pred.columns else "density"  # an age-only model: star counts
+    plot_age_chemistry(
+        pred.merge(matched, on="obsid"), smk.output.pdf, color_by=color_by, note=smk.params.note
+    )
 
 
 def training_curve(smk) -> None:

@@ -1,14 +1,18 @@
-"""Snakemake adapter: MC-dropout predictions of the test split and their calibration."""
+"""Snakemake adapter: MC-dropout predictions of the test split, their errors, flags and
+calibration (spt.model.trust)."""
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
+import pandas as pd
 import torch
 
 from spt.io.files import write_csv
-from spt.io.predictions import load_split, prediction_frame
+from spt.io.predictions import load_split
 from spt.logs import log_to
-from spt.model.predict import predict_with_errors
 from spt.model.store import load_model
 from spt.model.train import pick_device
+from spt.model.trust import load_trust, predict_split
+from spt.prep.features import load_pca
+from spt.prep.spectra import load_spectra
 from spt.validation.evaluate import calibration
 
 
@@ -16,11 +20,11 @@ def main(smk) -> None:
     with log_to(smk.log[0]):
         torch.set_num_threads(smk.threads)
         model = load_model(smk.input.model, pick_device("auto"))
-        test = load_split(smk.input.test)
-        mean, std, std_mc = predict_with_errors(
-            model, test["X"], passes=smk.params.passes, seed=smk.params.seed
-        )
-        frame = prediction_frame(test, mean, std, std_mc)
+        frame = predict_split(
+            model, load_trust(smk.input.model), load_split(smk.input.test),
+            load_spectra(smk.input.spectra), pd.read_csv(smk.input.sample),
+            load_pca(smk.input.pca), smk.params.predict, smk.params.seed,
+        )  # fmt: skip
         write_csv(frame, smk.output.predictions)
         write_csv(calibration(frame), smk.output.calibration)
 

@@ -13,7 +13,7 @@ def main(smk) -> None:
     with log_to(smk.log[0]):
         matched = pd.read_csv(smk.input.matched)
         report = pd.read_csv(smk.input.report)
-        labels = flag_label_outliers(matched, smk.params.labels)
+        labels = flag_label_outliers(matched, smk.params.labels, smk.params.learnt)
         rejected = rejection_table(report, labels)
         write_csv(labels, smk.output.labels)
         write_csv(rejected, smk.output.anomalies)

@@ -7,6 +7,7 @@ import torch
 from spt.io.files import write_csv
 from spt.io.lamost import read_catalog
 from spt.io.manifest import paths_for, read_manifest
+from spt.io.predictions import check_labels
 from spt.logs import log_to
 from spt.model.inference import predict_files
 from spt.validation.clusters import match_members, summarise_clusters
@@ -15,6 +16,7 @@ from spt.validation.clusters import match_members, summarise_clusters
 def main(smk) -> None:
     with log_to(smk.log[0]):
         torch.set_num_threads(smk.threads)
+        labels = check_labels(smk.params.labels)
         listed = pd.read_csv(smk.input.clusters)
         members = match_members(
             listed, read_catalog(smk.input.catalog), smk.params.radius_arcsec, smk.params.snr_column
@@ -24,10 +26,11 @@ def main(smk) -> None:
             paths, members["obsid"].tolist(), smk.input.model, smk.input.pca,
             smk.params.preprocess["spectra"], smk.params.anomalies, smk.params.passes,
             smk.params.seed, workers=smk.threads, template_npz=smk.input.sample_spectra,
+            labels=labels,
         )  # fmt: skip
         members = members.merge(preds, on="obsid", how="left")
         write_csv(members, smk.output.members)
-        usable = members.dropna(subset=["age", "mass"])
+        usable = members.dropna(subset=list(labels))
         write_csv(summarise_clusters(usable, listed), smk.output.summary)
 
 

@@ -1,8 +1,8 @@
 """The methods SPT is compared with, behind one interface: ``fit(train, val)`` then ``predict``.
 
-Every baseline predicts (age, mass) of one split dict
-(``spt.io.predictions.load_split``) and returns physical units. Choices (the paper
-names only "traditional machine learning algorithms"):
+Every baseline predicts the labels of one split dict (``spt.io.predictions.load_split``; age
+and mass, or the one label of ``features.labels``, named by the split's ``labels``) and returns
+physical units. Choices (the paper names only "traditional machine learning algorithms"):
 
 * Labels are learnt as standardised ln(age), ln(mass): both are positive, span a factor of
   ~20 (age) and ~3 (mass), and the paper's score is relative, so a log scale fits it.
@@ -33,11 +33,11 @@ from numpy.typing import NDArray
 from sklearn.model_selection import ParameterGrid
 from threadpoolctl import threadpool_limits
 
+from spt.io.predictions import LABELS, split_labels
 from spt.validation.metrics import delta_p
 
 Split = Mapping[str, np.ndarray]
 Array = NDArray[np.float64]
-LABELS = ("age", "mass")
 
 
 class BaselineConfigError(ValueError):
@@ -198,8 +198,9 @@ class Baseline(ABC):
         return settings, grid
 
     # -- the shared machinery
-    def _label_scaler(self, n_labels: int = 2) -> LabelScaler:
-        log = [bool(self.params["log_labels"])] * 2 + [False] * (n_labels - 2)
+    def _label_scaler(self, n_labels: int = 2, n_main: int = 2) -> LabelScaler:
+        """Scaler of ``n_labels`` columns: the first ``n_main`` (age, mass) log-scaled if asked."""
+        log = [bool(self.params["log_labels"])] * n_main + [False] * (n_labels - n_main)
         return LabelScaler(log)
 
     def _tune(
@@ -213,7 +214,8 @@ class Baseline(ABC):
         for cand in ParameterGrid(self.grid) if self.grid else [{}]:
             model = fit({**self.params, **cand})
             value = score(model)
-            row = {"labels": "+".join(LABELS[j] for j in group), **cand, "val_delta_p": value}
+            names = getattr(self, "label_names_", LABELS)
+            row = {"labels": "+".join(names[j] for j in group), **cand, "val_delta_p": value}
             if hasattr(model, "n_iter_"):  # boosting iterations or epochs kept by early stopping
                 row["n_iter"] = int(model.n_iter_)
             self.tuning_.append(row)
@@ -234,7 +236,7 @@ class Baseline(ABC):
 
     @abstractmethod
     def predict(self, split: Split) -> tuple[Array, Array | None]:
-        """Mean (n, 2) [age Gyr, mass Msun] and 1-sigma (n, 2) or None; reads no labels."""
+        """Mean (n, k) of the k training labels (Gyr, Msun) and 1-sigma or None; reads no labels."""
 
 
 class _GridBaseline(Baseline):
@@ -261,18 +263,20 @@ class _GridBaseline(Baseline):
 
     def fit(self, train: Split, val: Split) -> Self:
         """Fit on ``train``, choosing hyper-parameters (and stopping) on ``val`` only."""
+        self.label_names_ = split_labels(train)
+        k = len(self.label_names_)
         with _reproducible(int(self.params["threads"]), self.seed):
-            self.labels_ = self._label_scaler().fit(train["y"])
+            self.labels_ = self._label_scaler(k, k).fit(train["y"])
             z, z_val = self.labels_.transform(train["y"]), self.labels_.transform(val["y"])
             x, x_val = self._inputs(train), self._inputs(val)
             y_val = np.asarray(val["y"], dtype=np.float64)
-            groups = [[0], [1]] if self.per_label else [[0, 1]]
+            groups = [[j] for j in range(k)] if self.per_label else [list(range(k))]
             self.tuning_: list[dict[str, Any]] = []
             self.models_ = []
             for g in groups:
 
                 def score(model: Any, g: list[int] = g) -> float:
-                    zp = np.zeros((len(y_val), 2))
+                    zp = np.zeros((len(y_val), k))
                     zp[:, g] = self._predict_one(model, x_val)[0]
                     return mean_delta_p(self.labels_.inverse(zp)[:, g], y_val[:, g])
 
@@ -283,7 +287,7 @@ class _GridBaseline(Baseline):
         return self
 
     def predict(self, split: Split) -> tuple[Array, Array | None]:
-        """Mean (n, 2) [age Gyr, mass Msun] and 1-sigma (n, 2) or None; reads no labels."""
+        """Mean (n, k) of the k training labels (Gyr, Msun) and 1-sigma or None; reads no labels."""
         if not hasattr(self, "models_"):
             raise RuntimeError(f"{self.name}: call fit before predict")
         with _reproducible(int(self.params["threads"]), self.seed):
@@ -304,7 +308,7 @@ def predict_mean_baseline(train: Split, split: Split) -> tuple[Array, None]:
 
 
 class TrainingMean(Baseline):
-    """Predict the training mean (age, mass) for every star."""
+    """Predict the training mean of each label for every star."""
 
     name = "mean"
 

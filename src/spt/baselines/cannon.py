@@ -20,6 +20,7 @@ from spt.baselines.base import (
     _reproducible,
     mean_delta_p,
 )
+from spt.io.predictions import split_labels
 
 
 class CannonModel:
@@ -135,8 +136,9 @@ class CannonModel:
 class CannonBaseline(Baseline):
     """The Cannon (Ness et al. 2015) on the full normalised spectra.
 
-    Labels: ln age, ln mass and the optional ``extra_labels`` (split columns, e.g. added by
-    `attach_columns`), all standardised; the extra labels are inferred too but not returned.
+    Labels: ln age, ln mass (or the split's one label) and the optional ``extra_labels`` (split
+    columns, e.g. added by `attach_columns`), all standardised; the extra labels are inferred too
+    but not returned.
     Tuned: a relative ridge on the non-constant coefficients (training step) and the weight of
     a Gaussian prior from the training labels (test step; 0 is the original maximum likelihood).
     """
@@ -166,9 +168,11 @@ class CannonBaseline(Baseline):
             raise BaselineConfigError(
                 f"cannon: extra label(s) {absent} not in the training split (see attach_columns)"
             )
+        self.label_names_ = split_labels(train)
+        k = self.n_main_ = len(self.label_names_)
         with _reproducible(int(self.params["threads"]), self.seed):
             y = np.column_stack([np.asarray(train["y"], np.float64), *[train[c] for c in extra]])
-            self.labels_ = self._label_scaler(y.shape[1]).fit(y)
+            self.labels_ = self._label_scaler(y.shape[1], k).fit(y)
             z = self.labels_.transform(y)
             margin = float(self.params["bound_margin"])
             self.bounds_ = (z.min(axis=0) - margin, z.max(axis=0) + margin)
@@ -185,16 +189,17 @@ class CannonBaseline(Baseline):
 
             def score(fitted: tuple[CannonModel, float]) -> float:
                 zv = fitted[0].infer(*val_in, self.bounds_, prior=fitted[1])[0]
-                return mean_delta_p(self.labels_.inverse(zv)[:, :2], y_val)
+                return mean_delta_p(self.labels_.inverse(zv)[:, :k], y_val)
 
-            self.models_ = [self._tune([0, 1], fit_one, score)]
+            self.models_ = [self._tune(list(range(k)), fit_one, score)]
         return self
 
     def predict(self, split: Split) -> tuple[Array, Array]:
-        """Mean (n, 2) and formal 1-sigma (n, 2) of age and mass."""
+        """Mean (n, k) and formal 1-sigma (n, k) of the k training labels (age, mass)."""
         if not hasattr(self, "models_"):
             raise RuntimeError("cannon: call fit before predict")
         model, prior = self.models_[0]
+        k = self.n_main_
         with _reproducible(int(self.params["threads"]), self.seed):
             z, z_err = model.infer(*self._inputs(split), self.bounds_, prior=prior)
-        return self.labels_.inverse(z)[:, :2], self.labels_.inverse_std(z, z_err)[:, :2]
+        return self.labels_.inverse(z)[:, :k], self.labels_.inverse_std(z, z_err)[:, :k]

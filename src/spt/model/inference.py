@@ -39,10 +39,12 @@ def predict_files(
     seed: int,
     workers: int = 1,
     template_npz: PathLike | None = None,
+    labels: Sequence[str] = ("age", "mass"),
 ) -> pd.DataFrame:
-    """MC-dropout age and mass of each spectrum file, with its preprocessing verdict.
+    """MC-dropout predictions of each spectrum file, with its preprocessing verdict.
 
-    Returns one row per input: ``obsid, ok, problem, anomalous, age, age_err, mass, mass_err``;
+    Returns one row per input: ``obsid, ok, problem, anomalous`` and ``<label>, <label>_err``
+    for each of the model's ``labels`` (`spt.io.predictions.split_labels`);
     spectra that cannot be used (unreadable, or flagged by an anomaly detector) get NaN
     predictions and the reason, never a silent drop. ``template_npz`` (the training run's
     spectra.npz) supplies the outlier detector's population template, which a handful of
@@ -66,14 +68,14 @@ def predict_files(
             "anomalous": anomalous,
         }
     )
-    for col in ("age", "age_err", "mass", "mass_err"):
-        out[col] = np.nan
+    for label in labels:
+        out[label] = out[f"{label}_err"] = np.nan
     if usable.any():
         features = transform_spectra(
             load_pca(pca_path), spectra["flux"][usable], spectra["ivar"][usable]
         )
         model = load_model(model_path, pick_device("auto"))
         mean, std, _ = predict_with_errors(model, features, passes=passes, seed=seed)
-        out.loc[usable, ["age", "mass"]] = mean
-        out.loc[usable, ["age_err", "mass_err"]] = std
+        out.loc[usable, list(labels)] = mean
+        out.loc[usable, [f"{label}_err" for label in labels]] = std
     return out

@@ -182,8 +182,9 @@ def calibrate_from_settings(
     floors = calibrate_error_floor(
         model, val["X"], val["y"], val["y_err"], cfg.mc_passes, seed, cfg.coverage
     )
-    logging.getLogger(__name__).info(
-        "error floor (fraction of the prediction): age %.3f, mass %.3f", *floors[:2]
+    logging.getLogger(__name__).info(  # one floor per label column (age, mass or one of them)
+        "error floor (fraction of the prediction) per label: %s",
+        ", ".join(f"{f:.3f}" for f in floors),
     )
     return floors
 

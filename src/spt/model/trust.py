@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from spt.io.predictions import prediction_frame, split_labels
 from spt.model.flags import DomainModel, fit_domain_model, quality_flags, reconstruction_chi2
-from spt.model.predict import predict_mc
+from spt.model.predict import PredictConfig, predict_mc, predict_with_errors
 from spt.model.spt import SpectralTransformer
 from spt.model.store import read_extra
 from spt.model.uncertainty import ErrorModel, fit_error_model
@@ -76,7 +77,9 @@ def fit_trust(
     mean, std_mc = predict_mc(model, val["X"], passes=passes, seed=seed)
     snr_val, _ = star_info(val["obsid"], table)
     snr_train, params_train = star_info(train["obsid"], table)
-    errors = fit_error_model(mean, std_mc, snr_val, val["y"], val["y_err"])
+    errors = fit_error_model(
+        mean, std_mc, snr_val, val["y"], val["y_err"], labels=split_labels(val)
+    )
     chi2 = reconstruction_chi2(
         pca_bundle["pca"], pca_bundle["fill"], val_spectra["flux"], val_spectra["ivar"]
     )
@@ -140,3 +143,41 @@ def predict_trusted(
         out[f"{label}_err"] = sigma[:, j]
         out[f"{label}_err_mc"] = std_mc[:, j]
     return pd.concat([pd.DataFrame(out), flags], axis=1)
+
+
+def rows_of(spectra: Mapping[str, np.ndarray], obsid: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``flux`` and ``ivar`` rows of a spectra.npz for ``obsid``, in that order."""
+    index = pd.Series(np.arange(len(spectra["obsid"])), index=spectra["obsid"])
+    rows = index.reindex(np.asarray(obsid)).to_numpy()
+    if np.isnan(rows.astype(float)).any():
+        raise ValueError("some obsids of the split are not in the preprocessed spectra")
+    return {k: spectra[k][rows.astype(np.int64)] for k in ("flux", "ivar")}
+
+
+def predict_split(
+    model: SpectralTransformer,
+    trust: Trust | None,
+    split: Mapping[str, np.ndarray],
+    spectra: Mapping[str, np.ndarray],
+    table: pd.DataFrame,
+    pca_bundle: Mapping[str, Any],
+    predict: Mapping[str, Any] | PredictConfig,
+    seed: int,
+) -> pd.DataFrame:
+    """A feature split's predictions file: `spt.io.predictions.prediction_frame` with the
+    configured error (``predict.errors``; the floor when the model has no trust) and, with a
+    trust, the quality flags of every star."""
+    cfg = PredictConfig.from_mapping(predict)
+    mean, std, std_mc = predict_with_errors(model, split["X"], passes=cfg.mc_passes, seed=seed)
+    if trust is None:
+        return prediction_frame(split, mean, std, std_mc)
+    snr, params = star_info(split["obsid"], table)
+    sigma = std if cfg.errors == "floor" else trust.errors.sigma(mean, std_mc, snr)
+    frame = prediction_frame(split, mean, sigma, std_mc)
+    own = rows_of(spectra, split["obsid"])
+    chi2 = reconstruction_chi2(pca_bundle["pca"], pca_bundle["fill"], own["flux"], own["ivar"])
+    flags = quality_flags(
+        trust.domain, len(frame), snr=snr, features=split["X"], params=params, mean=mean,
+        std_mc=std_mc, chi2=chi2,
+    )  # fmt: skip
+    return pd.concat([frame, flags], axis=1)

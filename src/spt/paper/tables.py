@@ -2,7 +2,8 @@
 
 Table 1: every model (rows) against Delta_P, MAE and robust scatter for age and mass, with the
 paper's published SPT figures in a separate, labelled row. Table 2: the loss ablation (MSE,
-z-scored MSE, Mahalanobis) with the same scores and the MC-dropout calibration.
+z-scored MSE, Mahalanobis) with the same scores and the MC-dropout calibration. Only the
+labels the predictions carry get columns (``features.labels``: both by default).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from spt.io.files import atomic_path, write_csv
+from spt.io.predictions import LABELS, frame_labels
 from spt.model.loss import LOSS_TITLES
 from spt.validation.evaluate import calibration, scores
 
@@ -31,24 +33,38 @@ SCORE_COLUMNS = {
 }
 
 
+def _labels(predictions: Mapping[str, pd.DataFrame]) -> tuple[str, ...]:
+    """The labels any of the frames carries, in LABELS order (one model, one label set)."""
+    present = {label for frame in predictions.values() for label in frame_labels(frame)}
+    return tuple(label for label in LABELS if label in present)
+
+
+def _score_columns(labels: tuple[str, ...]) -> dict[str, str]:
+    """The SCORE_COLUMNS of the given labels, in their order."""
+    return {k: v for k, v in SCORE_COLUMNS.items() if k.split("_", 1)[0] in labels}
+
+
 def table1(predictions: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Scores of every model on the same test split, plus the paper's published SPT row."""
+    columns = _score_columns(_labels(predictions))
     rows = {name: scores(frame) for name, frame in predictions.items()}
-    out = pd.DataFrame(rows).T.reindex(columns=list(SCORE_COLUMNS))
-    out.loc[PAPER_ROW] = [PAPER_SPT.get(c, np.nan) for c in SCORE_COLUMNS]
+    out = pd.DataFrame(rows).T.reindex(columns=list(columns))
+    out.loc[PAPER_ROW] = [PAPER_SPT.get(c, np.nan) for c in columns]
     out.index.name = "model"
-    return out.rename(columns=SCORE_COLUMNS).reset_index()
+    return out.rename(columns=columns).reset_index()
 
 
 def table2(predictions: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Loss ablation: scores and 1/2-sigma coverage of the MC-dropout errors per loss."""
+    labels = _labels(predictions)
+    columns = _score_columns(labels)
     rows = []
     for loss, frame in predictions.items():
         row: dict[str, object] = {"loss": LOSS_TITLES.get(loss, loss)}
-        row.update({SCORE_COLUMNS[k]: v for k, v in scores(frame).items() if k in SCORE_COLUMNS})
+        row.update({columns[k]: v for k, v in scores(frame).items() if k in columns})
         cal = calibration(frame)
         cal = cal[cal["sigma"] == "combined"].set_index("label")
-        for label in ("age", "mass"):
+        for label in labels:
             row[f"{label} within 1 sigma"] = cal.loc[label, "within_1sigma"]
             row[f"{label} within 2 sigma"] = cal.loc[label, "within_2sigma"]
         rows.append(row)

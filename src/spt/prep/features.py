@@ -1,7 +1,9 @@
 """Seeded, stratified train/validation/test split and PCA fitted on the training spectra only.
 
 Choices (the paper states neither): fractions 0.7 / 0.1 / 0.2, stratified on the joint
-quantile bins of age and mass so that every split spans the label plane; masked pixels are
+quantile bins of the labels (age and mass by default) so that every split spans the label
+plane; the labels learnt are the config's ``features.labels`` (``[mass]`` or ``[age]`` for a
+seismic table that lacks the other, ours; the paper learns both); masked pixels are
 imputed with the training spectra's per-pixel median before PCA (the training split only, so no
 information from validation or test reaches the features).
 """
@@ -20,6 +22,7 @@ import pandas as pd
 from sklearn.decomposition import PCA
 
 from spt.io.files import write_bytes
+from spt.io.predictions import LABELS, check_labels
 from spt.prep.spectra import load_spectra, write_npz
 
 PathLike = str | os.PathLike[str]
@@ -29,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "fractions": [0.7, 0.1, 0.2],  # train, validation, test
     "n_components": 50,
     "n_bins": 4,  # quantile bins per label for the stratification (n_bins**2 strata)
+    "labels": list(LABELS),  # labels to learn, in this order: [age, mass], [age] or [mass]
 }
 
 SPLITS = ("train", "val", "test")
@@ -158,18 +162,21 @@ def build_features(
     seed: int = 0,
     out_dir: PathLike = "features",
     n_bins: int = DEFAULTS["n_bins"],
+    labels: Sequence[str] = LABELS,
 ) -> dict[str, Any]:
     """Split the selected stars, fit PCA on the training spectra and write the feature files.
 
-    ``table`` lists the stars kept after all cuts (``obsid, kic, age, mass`` and optionally
-    ``e_age, e_mass``); their spectra are looked up in ``spectra_npz`` by obsid. Writes
-    ``{train,val,test}.npz`` (``X`` float32 n x k, ``y`` and ``y_err`` float32 n x 2 as
-    [age, mass], ``obsid`` and ``kic`` int64) and ``pca.joblib`` atomically and reproducibly.
-    Returns a summary (split sizes, explained variance).
+    ``table`` lists the stars kept after all cuts (``obsid, kic``, the chosen ``labels`` and
+    optionally their errors ``e_<label>``); their spectra are looked up in ``spectra_npz`` by
+    obsid. Writes ``{train,val,test}.npz`` (``X`` float32 n x k, ``y`` and ``y_err`` float32
+    n x len(labels) in the order of ``labels``, ``obsid`` and ``kic`` int64, ``labels`` the
+    names of the y columns) and ``pca.joblib`` atomically and reproducibly. Returns a summary
+    (split sizes, explained variance).
     """
+    chosen = check_labels(labels)
     if not isinstance(table, pd.DataFrame):
         table = pd.read_csv(table)
-    missing = [c for c in ("obsid", "kic", "age", "mass") if c not in table.columns]
+    missing = [c for c in ("obsid", "kic", *chosen) if c not in table.columns]
     if missing:
         raise KeyError(f"star table lacks column(s) {missing}")
     if len(table) == 0:
@@ -196,8 +203,8 @@ def build_features(
             f"{int(unusable.sum())} selected spectra could not be preprocessed, e.g. obsid "
             f"{table['obsid'].to_numpy()[unusable][:5].tolist()}: drop them before the split"
         )
-    y = np.column_stack([_column(table, "age"), _column(table, "mass")])
-    y_err = np.column_stack([_column(table, "e_age"), _column(table, "e_mass")])
+    y = np.column_stack([_column(table, label) for label in chosen])
+    y_err = np.column_stack([_column(table, f"e_{label}") for label in chosen])
     parts = split_indices(len(table), y, fractions, seed, n_bins)
     train = parts[0]
     fill = impute_values(flux[train], ivar[train])
@@ -214,6 +221,7 @@ def build_features(
                 "y_err": y_err[idx],
                 "obsid": obsid[idx],
                 "kic": kic[idx],
+                "labels": np.array(chosen),
             },
         )
     bundle = {"pca": pca, "fill": fill, "wavelength": data["wavelength"], "seed": seed}

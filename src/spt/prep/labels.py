@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from spt.io.predictions import LABELS, check_labels
 
 #: Default label cuts (ages in Gyr, masses in solar masses).
 LABEL_DEFAULTS: dict[str, Any] = {
@@ -70,28 +72,41 @@ def fit_age_mass_relation(
     return resid, sigma, inlier
 
 
-def flag_label_outliers(frame: pd.DataFrame, cfg: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def flag_label_outliers(
+    frame: pd.DataFrame,
+    cfg: Mapping[str, Any] | None = None,
+    labels: Sequence[str] = LABELS,
+) -> pd.DataFrame:
     """Flag stars whose labels are impossible, too uncertain, or far off the age-mass relation.
 
-    ``frame`` has ``age, mass`` and optionally ``e_age, e_mass, feh`` and ids (``kic``,
-    ``obsid``). Returns one row per input row (same order): the ids, a boolean column per cut,
-    the relation residual (dex) and its robust z, ``reasons`` and ``rejected``.
+    ``frame`` has the chosen ``labels`` (default ``age, mass``) and optionally their errors
+    ``e_<label>``, ``feh`` and ids (``kic``, ``obsid``). Returns one row per input row (same
+    order): the ids, a boolean column per cut, the relation residual (dex) and its robust z,
+    ``reasons`` and ``rejected``. A label not chosen is not checked (its flag stays False, so a
+    NaN age does not reject a star trained on mass alone), and with one label the age-mass
+    relation cut is skipped (residuals NaN): it needs both.
     """
+    chosen = check_labels(labels)
     c = {**LABEL_DEFAULTS, **(cfg or {})}
     unknown = set(cfg or {}) - set(LABEL_DEFAULTS)
     if unknown:
         raise KeyError(f"unknown label-outlier setting(s) {sorted(unknown)}")
-    missing = [col for col in ("age", "mass") if col not in frame.columns]
+    missing = [col for col in chosen if col not in frame.columns]
     if missing:
         raise KeyError(f"label table lacks column(s) {missing}")
-    age = frame["age"].to_numpy(dtype=np.float64)
-    mass = frame["mass"].to_numpy(dtype=np.float64)
+    n = len(frame)
+    age = frame["age"].to_numpy(dtype=np.float64) if "age" in chosen else np.full(n, np.nan)
+    mass = frame["mass"].to_numpy(dtype=np.float64) if "mass" in chosen else np.full(n, np.nan)
     out = frame[[col for col in ("kic", "obsid") if col in frame.columns]].copy()
-    out["age_invalid"] = ~((age > c["age_min"]) & (age <= c["age_max"]))
-    out["mass_invalid"] = ~((mass >= c["mass_min"]) & (mass <= c["mass_max"]))
-    large = np.zeros(len(frame), dtype=bool)
+    out["age_invalid"] = (
+        ~((age > c["age_min"]) & (age <= c["age_max"])) if "age" in chosen else False
+    )
+    out["mass_invalid"] = (
+        ~((mass >= c["mass_min"]) & (mass <= c["mass_max"])) if "mass" in chosen else False
+    )
+    large = np.zeros(n, dtype=bool)
     for col, key in (("age", "max_rel_err_age"), ("mass", "max_rel_err_mass")):
-        if f"e_{col}" in frame.columns:
+        if col in chosen and f"e_{col}" in frame.columns:
             with np.errstate(divide="ignore", invalid="ignore"):
                 rel = frame[f"e_{col}"].to_numpy(dtype=np.float64) / np.abs(frame[col].to_numpy())
             large |= ~(rel <= c[key])  # NaN errors count as too large
@@ -100,9 +115,9 @@ def flag_label_outliers(frame: pd.DataFrame, cfg: Mapping[str, Any] | None = Non
     feh = None
     if "feh" in frame.columns and frame["feh"].notna().any():
         feh = frame["feh"].fillna(frame["feh"].median()).to_numpy(dtype=np.float64)
-    resid = np.full(len(frame), np.nan)
-    z = np.full(len(frame), np.nan)
-    if valid.sum() > 0:
+    resid = np.full(n, np.nan)
+    z = np.full(n, np.nan)
+    if len(chosen) == len(LABELS) and valid.sum() > 0:
         r, sigma, _ = fit_age_mass_relation(
             age[valid], mass[valid], None if feh is None else feh[valid], c
         )

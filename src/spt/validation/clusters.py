@@ -13,6 +13,8 @@ Conventions
   ``offset_sigma = offset / sqrt(sem**2 + e_lit**2)``.
 - A configured cluster with no matched member stays in the summary with ``n_used = 0`` and NaN
   statistics, never silently dropped.
+- Only the labels the member predictions carry are summarised (``features.labels``: age and
+  mass by default, or one of them); ``n_used`` counts members with a finite first label.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pandas as pd
 from astropy import units as u
 from astropy.coordinates import SkyCoord, search_around_sky
 
+from spt.io.predictions import LABELS, frame_labels
 from spt.sources.vizier import literature_age
 from spt.validation.metrics import MAD_TO_SIGMA
 
@@ -35,7 +38,6 @@ MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2.0)
 
 MEMBER_COLUMNS = ("cluster", "member_id", "RAJ2000", "DEJ2000")
 PREDICTION_COLUMNS = ("cluster", "member_id", "age", "age_err", "mass", "mass_err")
-LABELS = ("age", "mass")
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +200,13 @@ def summarise_clusters(
     and the offset from the literature in Gyr (Msun), in % and in units of the combined error.
 
     ``member_predictions`` has ``cluster, member_id, age, age_err, mass, mass_err`` (one row per
-    matched member). Every literature cluster gets a row, in literature order (``n_used = 0``
-    and NaNs when no member was matched); a predicted cluster absent from the literature raises.
+    matched member), or only one label and its error for a one-label model. Every literature
+    cluster gets a row, in literature order (``n_used = 0`` and NaNs when no member was
+    matched); a predicted cluster absent from the literature raises.
     """
-    _require(member_predictions, PREDICTION_COLUMNS, "member predictions")
+    labels = frame_labels(member_predictions) or LABELS
+    needed = ("cluster", "member_id", *(f"{x}{s}" for x in labels for s in ("", "_err")))
+    _require(member_predictions, needed, "member predictions")
     lit = cluster_literature(clusters_cfg_or_lit)
     preds = member_predictions.copy()
     preds["cluster"] = preds["cluster"].astype(str)
@@ -219,10 +224,10 @@ def summarise_clusters(
     for _, cl in lit.iterrows():
         members = preds[preds["cluster"] == cl["cluster"]]
         row: dict[str, Any] = {"cluster": cl["cluster"], "n_listed": cl["n_listed"]}
-        row["n_used"] = int(np.isfinite(members["age"].to_numpy(float)).sum())
+        row["n_used"] = int(np.isfinite(members[labels[0]].to_numpy(float)).sum())
         if row["n_used"] == 0:
             log.warning("cluster %s: no member matched to a spectrum (n_used = 0)", cl["cluster"])
-        for label in LABELS:
+        for label in labels:
             stats = _median_stats(
                 members[label].to_numpy(float), members[f"{label}_err"].to_numpy(float)
             )

@@ -1,20 +1,22 @@
-"""Scores of a predictions table (``spt.io.predictions``): Delta_P, calibration, noise floor."""
+"""Scores of a predictions table (``spt.io.predictions``): Delta_P, calibration, noise floor.
+
+Each function scores the labels the table carries (`spt.io.predictions.frame_labels`): age and
+mass by default, one of them for a model trained on ``features.labels: [mass]`` or ``[age]``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from spt.io.predictions import PredictionFormatError
+from spt.io.predictions import PredictionFormatError, frame_labels
 from spt.validation.metrics import delta_p, score_table
-
-LABELS = ("age", "mass")
 
 
 def scores(frame: pd.DataFrame) -> dict[str, float]:
-    """Delta_P and the other scores of metrics.score_table, for age and for mass."""
+    """Delta_P and the other scores of metrics.score_table, for each label of the frame."""
     out: dict[str, float] = {}
-    for label in LABELS:
+    for label in frame_labels(frame):
         for name, value in score_table(frame[label], frame[f"{label}_true"]).items():
             out[f"{label}_{name}"] = value
     return out
@@ -28,7 +30,7 @@ def calibration(frame: pd.DataFrame) -> pd.DataFrame:
     in quadrature: the label is itself a measurement). Ideal coverage is 0.683 and 0.954.
     """
     rows = []
-    for label in LABELS:
+    for label in frame_labels(frame):
         pred_err = frame[f"{label}_err"].to_numpy(dtype=float)
         label_err = frame.get(f"e_{label}_true", pd.Series(0.0, index=frame.index)).to_numpy(float)
         kinds = [("prediction", pred_err), ("combined", np.hypot(pred_err, label_err))]
@@ -57,15 +59,14 @@ def noise_floor(predictions: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     ``truth`` is the simulator's truth table (obsid, age, mass). Rows: the predictions scored
     against the catalogue labels (what the paper reports), against the noise-free labels, and
     the catalogue labels against the noise-free labels (the floor a perfect model would reach
-    when scored against the catalogue), for age and mass.
+    when scored against the catalogue), for each label of the predictions.
     """
-    joined = predictions.merge(
-        truth[["obsid", "age", "mass"]], on="obsid", suffixes=("", "_noisefree")
-    )
+    labels = frame_labels(predictions)
+    joined = predictions.merge(truth[["obsid", *labels]], on="obsid", suffixes=("", "_noisefree"))
     if len(joined) != len(predictions):
         raise PredictionFormatError("some predicted stars are missing from the truth table")
     rows = []
-    for label in LABELS:
+    for label in labels:
         pred, cat, clean = (
             joined[c].to_numpy(float) for c in (label, f"{label}_true", f"{label}_noisefree")
         )

@@ -8,7 +8,8 @@ quadrature, ``sqrt((age_err/age)**2 + (e_age_iso/age_iso)**2) / ln 10``, and
 ``offset_z = offset_dex / error``. The summary also gives the relative offset in percent,
 ``100 * (age_spt - age_iso) / age_iso`` (median and 1.4826 * MAD), to be read beside Delta_P.
 States come from ``phase`` in matched.csv: 1 = RGB, 2 = red clump; any other value is
-"unknown" and counts in "all" only.
+"unknown" and counts in "all" only. A model trained without ages (``features.labels: [mass]``)
+has nothing to compare: `no_age_comparison` gives the same two tables, empty (n = 0).
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from spt.validation.metrics import MAD_TO_SIGMA, delta_p, median_rel_residual, r
 
 STATES = {1: "RGB", 2: "red clump"}
 SUMMARY_STATES = ("RGB", "red clump", "all")
+PER_STAR_COLUMNS = (
+    "obsid", "kic", "phase", "state", "age", "age_err", "age_true", "age_iso",
+    "e_age_iso", "offset_dex", "e_offset_dex", "offset_z",
+)  # fmt: skip
+SUMMARY_COLUMNS = (
+    "state", "n", "median_offset_dex", "scatter_dex", "median_offset_pct",
+    "scatter_pct", "delta_p_pct", "median_z", "n_z", "frac_within_1sigma",
+)  # fmt: skip
 
 
 class IsochroneComparisonError(ValueError):
@@ -79,9 +88,7 @@ def compare_isochrone_ages(
     with np.errstate(divide="ignore", invalid="ignore"):
         z = star["offset_dex"] / star["e_offset_dex"]
     star["offset_z"] = z.where(np.isfinite(z))
-    order = ["obsid", "kic", "phase", "state", "age", "age_err", "age_true", "age_iso"]
-    order += ["e_age_iso", "offset_dex", "e_offset_dex", "offset_z"]
-    star = star.loc[:, [c for c in order if c in star.columns]]
+    star = star.loc[:, [c for c in PER_STAR_COLUMNS if c in star.columns]]
     star = star.sort_values("obsid", ignore_index=True)
 
     rows = []
@@ -107,3 +114,10 @@ def compare_isochrone_ages(
         rows.append(row)
     summary = pd.DataFrame(rows)
     return star, summary
+
+
+def no_age_comparison() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The (per_star, summary) of a model without ages: no star, and n = 0 for every state."""
+    per_star = pd.DataFrame(columns=list(PER_STAR_COLUMNS))
+    summary = pd.DataFrame({"state": list(SUMMARY_STATES), "n": 0})
+    return per_star, summary.reindex(columns=list(SUMMARY_COLUMNS))

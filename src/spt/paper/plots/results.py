@@ -2,7 +2,10 @@
 
 Every function takes frames, writes ``path`` as PDF and a PNG beside it with
 `spt.paper.plots.style.save_figure` (byte-reproducible), and returns the PDF path. ``note`` is drawn
-small in the lower-right corner (e.g. "simulated survey — not the paper's data").
+small in the lower-right corner (e.g. "simulated survey — not the paper's data"). Figures of
+predictions draw one column per label the frames carry (age and mass by default; one of them
+for ``features.labels: [mass]`` or ``[age]``); `plot_placeholder` stands in for a figure whose
+label was not learnt.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
+from spt.io.predictions import LABELS, frame_labels
 from spt.model.loss import LOSS_TITLES
 from spt.paper.plots.style import COLORS, new_figure, save_figure
 from spt.validation.evaluate import calibration
@@ -97,6 +101,34 @@ def _plain_log(axis: Any) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+def _labels_of(frame: pd.DataFrame, what: str, suffix: str = "") -> tuple[str, ...]:
+    """The labels with a ``<label><suffix>`` column, in LABELS order; none is an error."""
+    labels = tuple(label for label in LABELS if f"{label}{suffix}" in frame.columns)
+    if not labels:
+        raise ValueError(f"{what} lack(s) column(s) of any label {list(LABELS)}")
+    return labels
+
+
+def _score_labels(frame: pd.DataFrame, key: str, what: str) -> tuple[str, ...]:
+    """Labels with any score column; each must have its Delta_P (a half-scored label raises)."""
+    labels = tuple(x for x in LABELS if any(c.startswith(f"{x}_") for c in frame.columns))
+    _require(frame, [key, *(f"{x}_delta_p" for x in labels or LABELS)], what)
+    return labels
+
+
+def plot_placeholder(
+    path: PathLike, message: str, title: str | None = None, note: str | None = None
+) -> Path:
+    """A figure that says why it has no content (e.g. "no ages: features.labels = [mass]"), so a
+    figure that needs an unlearnt label still exists and says so instead of failing."""
+    fig, ax = new_figure(figsize=(4.4, 2.2))
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=10, transform=ax.transAxes)
+    if title:
+        ax.set_title(title)
+    return _finish(fig, path, note)
+
+
 def _score_frame(scores: pd.DataFrame, key: str) -> pd.DataFrame:
     """The scores with ``key`` as a column (taken from the index when it is not one)."""
     if key in scores.columns:
@@ -113,11 +145,17 @@ def plot_pred_vs_true(
     The legend gives Delta_P and the robust scatter (1.4826 MAD of relative residuals, %); the
     residual panels show the binned median and ± robust scatter.
     """
-    _require(pred, ["age", "mass", "age_true", "mass_true"], "predictions")
+    labels = frame_labels(pred) or LABELS
+    _require(pred, [*labels, *(f"{label}_true" for label in labels)], "predictions")
     fig, axes = new_figure(
-        2, 2, figsize=(7.2, 4.6), sharex="col", gridspec_kw={"height_ratios": [3, 1]}
+        2,
+        len(labels),
+        figsize=(3.6 * len(labels), 4.6),
+        sharex="col",
+        squeeze=False,
+        gridspec_kw={"height_ratios": [3, 1]},
     )
-    for col, label in enumerate(("age", "mass")):
+    for col, label in enumerate(labels):
         top, bottom = axes[0, col], axes[1, col]
         t = pred[f"{label}_true"].to_numpy(float)
         p = pred[label].to_numpy(float)
@@ -182,13 +220,14 @@ def plot_uncertainties(pred: pd.DataFrame, path: PathLike, note: str | None = No
     sigma, the 1:1 line, and 1:1 with the median label error added in quadrature (the labels
     are measurements too); the legend gives the fraction of stars within 1 sigma.
     """
-    _require(pred, ["age", "mass", "age_err", "mass_err", "age_true", "mass_true"], "predictions")
-    for label in ("age", "mass"):
+    labels = frame_labels(pred) or LABELS
+    _require(pred, [f"{x}{s}" for s in ("", "_err", "_true") for x in labels], "predictions")
+    for label in labels:
         if not np.isfinite(pred[f"{label}_err"].to_numpy(float)).any():
             raise ValueError(f"{label}_err has no finite value: predictions carry no MC errors")
     cal = calibration(pred).set_index(["label", "sigma"])
-    fig, axes = new_figure(2, 2, figsize=(7.2, 5.2))
-    for col, label in enumerate(("age", "mass")):
+    fig, axes = new_figure(2, len(labels), figsize=(3.6 * len(labels), 5.2), squeeze=False)
+    for col, label in enumerate(labels):
         p = pred[label].to_numpy(float)
         sig = pred[f"{label}_err"].to_numpy(float)
         t = pred[f"{label}_true"].to_numpy(float)
@@ -259,21 +298,26 @@ def plot_baseline_comparison(
 
     ``scores`` has one row per model: ``model`` (column or index) and ``age_delta_p,
     mass_delta_p`` [, ``age_robust_scatter, mass_robust_scatter``] in % (the keys of
-    `spt.validation.evaluate.scores`). The model named ``highlight`` is drawn in the accent
-    colour, and the paper's published SPT Delta_P is a dashed reference line.
+    `spt.validation.evaluate.scores`; one label's columns for a one-label model). The model
+    named ``highlight`` is drawn in the accent colour, and the paper's published SPT Delta_P is
+    a dashed reference line.
     """
     frame = _score_frame(scores, "model")
-    _require(frame, ["model", "age_delta_p", "mass_delta_p"], "baseline scores")
+    labels = _score_labels(frame, "model", "baseline scores")
     metrics = [("delta_p", r"$\Delta_P$ (%)")]
-    if {"age_robust_scatter", "mass_robust_scatter"} <= set(frame.columns):
+    if {f"{label}_robust_scatter" for label in labels} <= set(frame.columns):
         metrics.append(("robust_scatter", r"Robust scatter (%)"))
     names = frame["model"].astype(str).tolist()
     hl = np.array([n.lower() == highlight.lower() for n in names])
     fig, axes = new_figure(
-        len(metrics), 2, figsize=(7.2, 2.6 * len(metrics)), squeeze=False, sharex=True
+        len(metrics),
+        len(labels),
+        figsize=(3.6 * len(labels), 2.6 * len(metrics)),
+        squeeze=False,
+        sharex=True,
     )
     for row, (metric, ylabel) in enumerate(metrics):
-        for col, label in enumerate(("age", "mass")):
+        for col, label in enumerate(labels):
             ax = axes[row, col]
             values = frame[f"{label}_{metric}"].to_numpy(float)
             _bars(ax, names, values, hl)
@@ -298,14 +342,14 @@ def plot_loss_ablation(scores: pd.DataFrame, path: PathLike, note: str | None = 
     bars with the single runs as points. The paper's loss (Mahalanobis) is highlighted.
     """
     frame = _score_frame(scores, "loss")
-    _require(frame, ["loss", "age_delta_p", "mass_delta_p"], "loss-ablation scores")
+    labels = _score_labels(frame, "loss", "loss-ablation scores")
     frame = frame.assign(loss=frame["loss"].astype(str))
     known = [name for name in LOSS_TITLES if name in set(frame["loss"])]
     order = known + sorted(set(frame["loss"]) - set(known))
     names = [LOSS_TITLES.get(name, name) for name in order]
     hl = np.array([name == "mahalanobis" for name in order])
-    fig, axes = new_figure(1, 2, figsize=(7.2, 2.8))
-    for ax, label in zip(axes, ("age", "mass"), strict=True):
+    fig, axes = new_figure(1, len(labels), figsize=(3.6 * len(labels), 2.8), squeeze=False)
+    for ax, label in zip(axes[0], labels, strict=True):
         groups = [
             frame.loc[frame["loss"] == name, f"{label}_delta_p"].to_numpy(float) for name in order
         ]
@@ -412,13 +456,23 @@ def plot_clusters(
 
     One row per cluster of ``summary`` (`spt.validation.clusters.summarise_clusters`): members with
     their MC-dropout errors, the median with its standard error, and the literature value ± 1 sigma
-    as a band (the mass band only where the summary has ``mass_lit``).
+    as a band (the mass band only where the summary has ``mass_lit``). A one-label model's
+    predictions give one panel.
     """
-    _require(member_predictions, ["cluster", "member_id", "age", "mass"], "member predictions")
-    _require(summary, ["cluster", "n_used", "age_median", "age_sem", "age_lit"], "summary")
+    _require(member_predictions, ["cluster", "member_id"], "member predictions")
+    labels = _labels_of(member_predictions, "member predictions")
+    first = labels[0]
+    _require(summary, ["cluster", "n_used", f"{first}_median", f"{first}_sem"], "summary")
     n = len(summary)
-    fig, axes = new_figure(1, 2, figsize=(7.2, 1.0 + 0.55 * max(n, 2)), sharey=True)
-    for ax, label in zip(axes, ("age", "mass"), strict=True):
+    fig, axes = new_figure(
+        1,
+        len(labels),
+        figsize=(7.2 if len(labels) > 1 else 4.8, 1.0 + 0.55 * max(n, 2)),
+        sharey=True,
+        squeeze=False,
+    )
+    axes = axes[0]
+    for ax, label in zip(axes, labels, strict=True):
         for i, cl in enumerate(summary.itertuples(index=False)):
             y = n - 1 - i
             row = cl._asdict()
@@ -476,9 +530,10 @@ def plot_clusters(
     for cl in summary.itertuples(index=False):
         row = cl._asdict()
         tick = f"{cl.cluster} (n = {int(cl.n_used)})"
-        off, z = row.get("age_offset", np.nan), row.get("age_offset_sigma", np.nan)
+        off, z = row.get(f"{first}_offset", np.nan), row.get(f"{first}_offset_sigma", np.nan)
         if np.isfinite(off):
-            tick += f"\nΔage = {off:+.2f} Gyr" + (f" ({z:+.1f}σ)" if np.isfinite(z) else "")
+            unit = "Gyr" if first == "age" else "Msun"
+            tick += f"\nΔ{first} = {off:+.2f} {unit}" + (f" ({z:+.1f}σ)" if np.isfinite(z) else "")
         ticks.append(tick)
     axes[0].set_yticks(np.arange(n)[::-1], ticks)
     axes[0].set_ylim(-0.6, n - 0.4)
@@ -489,8 +544,9 @@ def plot_clusters(
         ),
         Patch(color=COLORS[2], alpha=0.4, label="literature ± 1σ"),
     ]
-    fig.legend(handles=handles, loc="upper center", ncol=3, bbox_to_anchor=(0.5, 1.0))
-    return _finish(fig, path, note, top=1.0 - 0.3 / fig.get_figheight())
+    ncol, rows = (3, 1) if len(labels) > 1 else (2, 2)  # one panel: the legend in two rows
+    fig.legend(handles=handles, loc="upper center", ncol=ncol, bbox_to_anchor=(0.5, 1.0))
+    return _finish(fig, path, note, top=1.0 - (0.3 + 0.2 * (rows - 1)) / fig.get_figheight())
 
 
 def plot_age_chemistry(

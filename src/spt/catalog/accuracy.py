@@ -1,0 +1,53 @@
+"""How well the catalogue holds on the mock survey, where the noise-free truth is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from spt.model.uncertainty import coverage
+from spt.validation.metrics import delta_p
+
+LABELS = ("age", "mass")
+
+
+def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Per group of catalogue rows: count, Delta_P and 1/2-sigma coverage against the truth.
+
+    Only the labels the catalogue predicts are scored. Groups: every predicted row; unflagged
+    rows; unflagged rows of in-domain giants (truth ``domain == "in"``); unflagged
+    out-of-domain rows; and the share of out-of-domain (in-domain) stars that carry a flag.
+    """
+    labels = [k for k in LABELS if k in catalog.columns and k in truth.columns]
+    joined = catalog.merge(truth[["obsid", "domain", *labels]].rename(
+        columns={k: f"{k}_truth" for k in labels}), on="obsid", how="inner")  # fmt: skip
+    predicted = np.isfinite(joined[labels].to_numpy(float)).all(axis=1)
+    clean = predicted & ~joined["flag_warn"].astype(bool).to_numpy()
+    inside = joined["domain"].to_numpy() == "in"
+    groups = {
+        "predicted": predicted,
+        "unflagged": clean,
+        "unflagged in-domain giants": clean & inside,
+        "unflagged out-of-domain": clean & ~inside,
+    }
+    rows = []
+    for name, mask in groups.items():
+        row: dict[str, object] = {"group": name, "n": int(mask.sum())}
+        for label in labels:
+            pred = joined.loc[mask, label].to_numpy(float)
+            true = joined.loc[mask, f"{label}_truth"].to_numpy(float)
+            sigma = joined.loc[mask, f"{label}_err"].to_numpy(float)
+            row[f"{label}_delta_p"] = delta_p(pred, true) if mask.any() else np.nan
+            row[f"{label}_within_1sigma"] = coverage(pred - true, sigma) if mask.any() else np.nan
+            row[f"{label}_within_2sigma"] = (
+                coverage(pred - true, 2 * sigma) if mask.any() else np.nan
+            )
+        rows.append(row)
+    ood = ~inside
+    rows.append({"group": "out-of-domain flagged (recall)", "n": int(ood.sum()),
+                 "fraction": float(joined.loc[ood, "flag_warn"].astype(bool).mean())
+                 if ood.any() else np.nan})  # fmt: skip
+    rows.append({"group": "in-domain flagged", "n": int(inside.sum()),
+                 "fraction": float(joined.loc[inside, "flag_warn"].astype(bool).mean())
+                 if inside.any() else np.nan})  # fmt: skip
+    return pd.DataFrame(rows)
