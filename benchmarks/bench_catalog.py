@@ -38,6 +38,7 @@ def _targets(run: Path, n: int) -> pd.DataFrame:
 
     field = run / "resources/simulated/field"
     targets = targets_from_catalog(field / "lamost_catalog.csv", None, field / "spectra.csv")
+    targets["path"] = [str(run / p) for p in targets["path"]]  # the manifest is run-relative
     reps = -(-n // len(targets))
     many = pd.concat([targets] * reps, ignore_index=True).iloc[:n].copy()
     many["obsid"] = np.arange(len(many)) + 10**9  # distinct obsids over repeated files
@@ -58,6 +59,7 @@ def _shard_run(run: Path, n: int, workers: int) -> dict[str, float]:
     rows = predict_shard(
         targets, model, run / "results/features/pca.joblib", run / "results/data/spectra.npz",
         cfg["preprocess"]["spectra"], cfg["anomalies"], cfg["predict"], cfg["seed"], workers,
+        chunk_size=cfg["preprocess"]["chunk_size"],
     )  # fmt: skip
     wall = time.perf_counter() - start
     return {
@@ -159,7 +161,7 @@ def main() -> None:
     per_core = chain[1]
     core_hours = N_SURVEY / per_core / 3600
     print(f"projection to {N_SURVEY:,} spectra at {per_core:.1f} spectra/s per core: "
-          f"{core_hours:,.0f} core-hours; {core_hours / (NODES * CORES):.1f} h wall on "
+          f"{core_hours:,.0f} core-hours; {60 * core_hours / (NODES * CORES):.1f} min wall on "
           f"{NODES} nodes x {CORES} cores")  # fmt: skip
 
 

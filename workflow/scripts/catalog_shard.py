@@ -31,7 +31,7 @@ def main(smk) -> None:
         rows = predict_shard(
             targets, smk.input.model, smk.input.pca, smk.input.template,
             smk.params.preprocess["spectra"], smk.params.anomalies, smk.params.predict,
-            smk.params.seed, workers=smk.threads,
+            smk.params.seed, workers=smk.threads, chunk_size=smk.params.preprocess["chunk_size"],
         )  # fmt: skip
         write_csv(rows, smk.output.shard)
 

@@ -36,8 +36,13 @@ def predict_shard(
     predict: Mapping[str, Any] | PredictConfig,
     seed: int,
     workers: int = 1,
+    chunk_size: int = 256,
 ) -> pd.DataFrame:
-    """One row per target: its catalogue columns, age and mass with errors, flags and reasons."""
+    """One row per target: its catalogue columns, age and mass with errors, flags and reasons.
+
+    The targets go through in chunks of ``chunk_size`` spectra, so a shard job's memory does
+    not grow with the shard.
+    """
     cfg = merge_config(preprocess_cfg)
     pc = PredictConfig.from_mapping(predict)
     trust = load_trust(model_path)
@@ -47,15 +52,38 @@ def predict_shard(
             "rerun with `snakemake --forcerun train_spt`"
         )
     grid = common_grid(cfg["wave_min"], cfg["wave_max"], cfg["log_step"])
+    model = load_model(model_path, pick_device("auto"))
+    template, bundle = template_from_npz(template_npz), load_pca(pca_path)
+    parts = []
+    for start in range(0, len(targets), chunk_size):  # memory set by chunk_size, not the shard
+        part = targets.iloc[start : start + chunk_size].reset_index(drop=True)
+        parts.append(_predict_chunk(part, model, trust, bundle, grid, cfg, anomaly_cfg,
+                                    template, pc, seed, workers))  # fmt: skip
+    return pd.concat(parts, ignore_index=True)
+
+
+def _predict_chunk(
+    targets: pd.DataFrame,
+    model: Any,
+    trust: Any,
+    bundle: Mapping[str, Any],
+    grid: np.ndarray,
+    cfg: Mapping[str, Any],
+    anomaly_cfg: Mapping[str, Any],
+    template: Any,
+    pc: PredictConfig,
+    seed: int,
+    workers: int,
+) -> pd.DataFrame:
+    """`predict_shard` on one chunk of targets held in memory."""
     report, arrays = preprocess_arrays(
         targets["path"].tolist(), targets["obsid"].tolist(), grid, cfg, workers=workers,
-        anomaly_cfg=anomaly_cfg, template=template_from_npz(template_npz),
+        anomaly_cfg=anomaly_cfg, template=template,
     )  # fmt: skip
-    model = load_model(model_path, pick_device("auto"))
     snr = targets["snrg"].to_numpy(float)
     params = targets[["teff", "logg", "feh"]].to_numpy(float)
     pred = predict_trusted(
-        model, trust, arrays["flux"], arrays["ivar"], load_pca(pca_path), snr, params, report,
+        model, trust, arrays["flux"], arrays["ivar"], bundle, snr, params, report,
         pc.mc_passes, seed,
     )  # fmt: skip
     if pc.errors == "floor":
