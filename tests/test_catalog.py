@@ -151,3 +151,15 @@ def test_accuracy_against_truth_counts_each_group() -> None:
     assert table.loc["unflagged out-of-domain", "age_within_1sigma"] == 0.0  # |2| > 0.5
     assert table.loc["out-of-domain flagged (recall)", "fraction"] == 0.0
     assert table.loc["in-domain flagged", "fraction"] == 0.5  # 3 and 5 of 1, 2, 3, 5
+
+
+@pytest.mark.parametrize("labels", [("age", "mass"), ("mass",)])
+def test_catalogue_figure_draws_the_labels_it_has(tmp_path: Path, labels) -> None:
+    from spt.paper.plots.catalog import plot_catalog
+
+    rows = _rows().assign(feh=0.1, teff=4700.0, logg=2.5, primary=True)
+    if "age" not in labels:
+        rows = rows.drop(columns=["age", "age_err", "age_err_mc"])
+    bits = {str(b.name): int(b) for b in Flag}
+    pdf = plot_catalog(rows, bits, tmp_path / "c.pdf", note="mock")
+    assert pdf.read_bytes()[:4] == b"%PDF" and pdf.with_suffix(".png").exists()

@@ -144,7 +144,8 @@ def test_local_profile_run(tmp_path):
 def dry_run_jobs(output: str) -> dict[str, dict[str, str]]:
     """rule -> the ``resources:`` Snakemake printed for its job in a dry run (one job a rule)."""
     jobs = {}
-    for rule, block in re.findall(r"^rule (\w+):\n((?:    .*\n?)*)", output, re.MULTILINE):
+    pattern = r"^(?:rule|checkpoint) (\w+):\n((?:    .*\n?)*)"
+    for rule, block in re.findall(pattern, output, re.MULTILINE):
         match = re.search(r"^    resources: (.*)$", block, re.MULTILINE)
         if match:
             jobs[rule] = dict(item.split("=", 1) for item in match.group(1).split(", "))
@@ -281,12 +282,14 @@ def parse_submissions(out: str) -> dict[str, tuple[str, list[str], Path]]:
     calls: dict[str, list[str]] = {}
     for line in re.findall(r"^sbatch call: (sbatch .*)$", out, re.MULTILINE):
         head = shlex.split(line.split(" --wrap=", 1)[0])
-        calls[head[head.index("--comment") + 1].removeprefix("rule_")] = head
+        comment = head[head.index("--comment") + 1].removeprefix("rule_")
+        calls[comment.split("_wildcards_")[0]] = head  # rule_<rule>[_wildcards_<values>]
     found = {}
     for jobid, log in re.findall(
         r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.", out
     ):
-        rule = Path(log).parent.name.removeprefix("rule_")
+        # .snakemake/slurm_logs/rule_<rule>[/<wildcards>]/<jobid>.log
+        rule = next(p for p in Path(log).parts if p.startswith("rule_")).removeprefix("rule_")
         found[rule] = (jobid, calls[rule], Path(log))
     return found
 

@@ -83,21 +83,32 @@ def table(stem):
 
 # The checkpoints that write the manifests (SPECTRA_CHECKPOINT, CLUSTER_CHECKPOINT) are chosen
 # by source at the end of workflow/rules/fetch.smk.
-def _listed_files(manifest):
-    """The spectrum files a manifest lists (not those whose download failed)."""
+def _files_stamp(manifest):
+    """Size and modification time of every spectrum file a manifest lists (not failed
+    downloads), as one digest: a parameter of the rules that read them, so that a changed or
+    replaced file reruns them (Snakemake does not see the time stamps of files inside another
+    rule's directory output)."""
+    digest = hashlib.md5()
     with open(manifest, newline="") as fh:
-        return [row["path"] for row in csv.DictReader(fh) if row.get("status") != "failed"]
+        for row in csv.DictReader(fh):
+            if row.get("status") == "failed":
+                continue
+            try:
+                st = os.stat(row["path"])
+                digest.update(f"{row['path']}:{st.st_size}:{st.st_mtime_ns};".encode())
+            except OSError:
+                digest.update(f"{row['path']}:missing;".encode())
+    return digest.hexdigest()
 
 
-def spectra_files(wildcards):
-    """Every spectrum file of the survey's manifest: tracked one by one, so a changed or
-    replaced file reruns what reads it (a folder's time stamp would hide it)."""
-    return _listed_files(SPECTRA_CHECKPOINT.get().output.manifest)
+def spectra_stamp(wildcards):
+    """`_files_stamp` of the survey's spectra manifest."""
+    return _files_stamp(SPECTRA_CHECKPOINT.get().output.manifest)
 
 
-def cluster_spectra_files(wildcards):
-    """Every spectrum file of the cluster members' manifest, tracked one by one."""
-    return _listed_files(CLUSTER_CHECKPOINT.get().output.manifest)
+def cluster_spectra_stamp(wildcards):
+    """`_files_stamp` of the cluster members' spectra manifest."""
+    return _files_stamp(CLUSTER_CHECKPOINT.get().output.manifest)
 
 
 def catalog_target_inputs(wildcards):

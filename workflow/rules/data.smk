@@ -2,8 +2,8 @@
 # and the sky cross-match.
 
 
-# A checkpoint: the spectra its manifest lists become inputs of the rules that read them, so a
-# changed file reruns them (workflow/rules/fetch.smk, spectra_files).
+# A checkpoint: the rules that read the spectra its manifest lists take a digest of their sizes
+# and times as a parameter, so a changed file reruns them (common.smk, spectra_stamp).
 checkpoint simulate_survey:
     output:
         seismic="resources/simulated/seismic.csv",

@@ -29,9 +29,9 @@ def plot_catalog(
     clean = catalog.loc[good]
     if len(clean):
         ax1.hist2d(
-            clean["feh"], clean["age"], bins=40, cmap="Blues", norm=LogNorm(), rasterized=True
+            clean["feh"], clean[label], bins=40, cmap="Blues", norm=LogNorm(), rasterized=True
         )
-    ax1.set(xlabel="LAMOST [Fe/H] (dex)", ylabel="SPT age (Gyr)",
+    ax1.set(xlabel="LAMOST [Fe/H] (dex)", ylabel=f"SPT {label} ({unit})",
             title=f"unflagged primary stars ({len(clean):,})")  # fmt: skip
     shown = catalog.loc[np.isfinite(catalog[label]) & np.isfinite(catalog["teff"])]
     limits = (0.5, 15) if label == "age" else (0.6, 3.5)
