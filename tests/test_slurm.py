@@ -360,7 +360,9 @@ def test_tiny_run_on_slurm(slurm, tmp_path, monkeypatch, tiny_run):
         # The cluster ran it to completion in the partition the profile asked for.
         assert by_id.get(jobid) == ("COMPLETED", wanted["slurm_partition"]), (rule, by_id)
         # Its SLURM log (kept) shows the job step the plugin's jobstep executor started.
-        assert log == workdir / ".snakemake/slurm_logs" / f"rule_{rule}" / f"{jobid}.log"
+        # .snakemake/slurm_logs/rule_<rule>[/<wildcards>]/<jobid>.log
+        assert log.is_relative_to(workdir / ".snakemake/slurm_logs" / f"rule_{rule}"), log
+        assert log.name == f"{jobid}.log", log
         assert "The call for this job is: srun" in log.read_text(), log
 
     # The GPU job asked for one GPU (not through slurm_extra) and was given the cluster's GPU.

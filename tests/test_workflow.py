@@ -167,7 +167,10 @@ def test_a_changed_spectrum_file_reruns_preprocessing(tiny_run, tmp_path):
     shutil.copytree(tiny_run, work, symlinks=True)
     manifest = pd.read_csv(work / "resources/simulated/spectra.csv")
     matched = pd.read_csv(work / "results/data/matched.csv")
-    changed = work / manifest.set_index("obsid").loc[matched["obsid"].iloc[0], "path"]
+    paths = manifest.set_index("obsid").loc[matched["obsid"].iloc[:2], "path"].tolist()
+    changed = work / paths[0]
+    # another file's content (Snakemake compares checksums, so a bare touch does not count)
+    changed.write_bytes((work / paths[1]).read_bytes())
     later = (work / "results/data/spectra.npz").stat().st_mtime + 60
     os.utime(changed, (later, later))
     proc = run_snakemake(work, "-n", "--cores", "1", "results/data/spectra.npz")

@@ -83,32 +83,22 @@ def table(stem):
 
 # The checkpoints that write the manifests (SPECTRA_CHECKPOINT, CLUSTER_CHECKPOINT) are chosen
 # by source at the end of workflow/rules/fetch.smk.
-def _files_stamp(manifest):
-    """Size and modification time of every spectrum file a manifest lists (not failed
-    downloads), as one digest: a parameter of the rules that read them, so that a changed or
-    replaced file reruns them (Snakemake does not see the time stamps of files inside another
-    rule's directory output)."""
-    digest = hashlib.md5()
+def _listed_files(manifest):
+    """The spectrum files a manifest lists (not those whose download failed)."""
     with open(manifest, newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row.get("status") == "failed":
-                continue
-            try:
-                st = os.stat(row["path"])
-                digest.update(f"{row['path']}:{st.st_size}:{st.st_mtime_ns};".encode())
-            except OSError:
-                digest.update(f"{row['path']}:missing;".encode())
-    return digest.hexdigest()
+        return [row["path"] for row in csv.DictReader(fh) if row.get("status") != "failed"]
 
 
-def spectra_stamp(wildcards):
-    """`_files_stamp` of the survey's spectra manifest."""
-    return _files_stamp(SPECTRA_CHECKPOINT.get().output.manifest)
+def spectra_files(wildcards):
+    """Every spectrum file of the survey's manifest, as inputs one by one: no rule declares the
+    files themselves as outputs, so Snakemake sees each file's time stamp and a changed or
+    replaced file reruns what reads it."""
+    return _listed_files(SPECTRA_CHECKPOINT.get().output.manifest)
 
 
-def cluster_spectra_stamp(wildcards):
-    """`_files_stamp` of the cluster members' spectra manifest."""
-    return _files_stamp(CLUSTER_CHECKPOINT.get().output.manifest)
+def cluster_spectra_files(wildcards):
+    """Every spectrum file of the cluster members' manifest, as inputs one by one."""
+    return _listed_files(CLUSTER_CHECKPOINT.get().output.manifest)
 
 
 def catalog_target_inputs(wildcards):

@@ -2,8 +2,9 @@
 # and the sky cross-match.
 
 
-# A checkpoint: the rules that read the spectra its manifest lists take a digest of their sizes
-# and times as a parameter, so a changed file reruns them (common.smk, spectra_stamp).
+# A checkpoint: the spectra its manifest lists become inputs, one by one, of the rules that
+# read them (common.smk, spectra_files). The files (resources/simulated/spectra/) are not
+# declared outputs, so that Snakemake sees each file's time stamp.
 checkpoint simulate_survey:
     output:
         seismic="resources/simulated/seismic.csv",
@@ -12,7 +13,6 @@ checkpoint simulate_survey:
         isochrone="resources/simulated/isochrone_ages.csv",
         truth="resources/simulated/truth.csv",
         manifest="resources/simulated/spectra.csv",
-        spectra=directory("resources/simulated/spectra"),
     log:
         "results/logs/simulate_survey.log",
     benchmark:

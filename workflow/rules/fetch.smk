@@ -155,7 +155,3 @@ else:
     CLUSTER_CATALOG = rules.fetch_cluster_catalog.output.catalog
 SPECTRA_MANIFEST = SPECTRA_CHECKPOINT.rule.output.manifest
 CLUSTER_MANIFEST = CLUSTER_CHECKPOINT.rule.output.manifest
-# A rule whose parameter reads a checkpoint's output must name that checkpoint's first output
-# as an input (Snakemake's rule), whatever it reads.
-SPECTRA_CHECKPOINT_FIRST = SPECTRA_CHECKPOINT.rule.output[0]
-CLUSTER_CHECKPOINT_FIRST = CLUSTER_CHECKPOINT.rule.output[0]

@@ -6,7 +6,7 @@ rule preprocess:
     input:
         matched=rules.crossmatch.output.matched,
         manifest=SPECTRA_MANIFEST,
-        checkpoint=SPECTRA_CHECKPOINT_FIRST,
+        files=spectra_files,
     output:
         spectra="results/data/spectra.npz",
         report="results/data/preprocess_report.csv",
@@ -18,8 +18,6 @@ rule preprocess:
         "../../envs/data.yaml"
     threads: 4
     params:
-        # every spectrum file's size and time: a changed file reruns this rule
-        files=spectra_stamp,
         preprocess=config["preprocess"],
         anomalies=config["anomalies"],
     script:

@@ -29,7 +29,7 @@ rule validate_clusters:
         clusters=source_file("clusters.csv"),
         catalog=CLUSTER_CATALOG,
         manifest=CLUSTER_MANIFEST,
-        checkpoint=CLUSTER_CHECKPOINT_FIRST,
+        files=cluster_spectra_files,
         model=SPT_MODEL,
         pca=rules.features.output.pca,
         sample_spectra=rules.preprocess.output.spectra,
@@ -46,8 +46,6 @@ rule validate_clusters:
         "../../envs/ml.yaml"
     threads: 2
     params:
-        # every spectrum file's size and time: a changed file reruns this rule
-        files=cluster_spectra_stamp,
         radius_arcsec=config["crossmatch"]["radius_arcsec"],
         snr_column=config["crossmatch"]["snr_column"],
         preprocess=config["preprocess"],
