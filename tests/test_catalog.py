@@ -61,7 +61,6 @@ def test_shards_are_deterministic_and_a_smaller_cut_removes_stale_files(tmp_path
 
 
 def targets_from_obsids_frame(tmp_path: Path) -> pd.DataFrame:
-    (tmp_path / "mine.csv").write_text("obsid,note\n106\nx\n".replace("x\n", "") + "100,a\n")
     write_catalog(_catalog(), tmp_path / "cat.csv")
     pd.DataFrame({"obsid": _catalog()["obsid"][::-1]}).to_csv(tmp_path / "all.csv", index=False)
     return targets_from_obsids(tmp_path / "all.csv", tmp_path / "cat.csv")
@@ -154,12 +153,28 @@ def test_accuracy_against_truth_counts_each_group() -> None:
 
 
 @pytest.mark.parametrize("labels", [("age", "mass"), ("mass",)])
-def test_catalogue_figure_draws_the_labels_it_has(tmp_path: Path, labels) -> None:
-    from spt.paper.plots.catalog import plot_catalog
+def test_catalogue_figure_draws_the_labels_it_has(
+    tmp_path: Path, labels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spt.paper.plots import catalog as plots
 
+    drawn = {}
+
+    def keep(fig, path):  # the figure instead of the files
+        drawn["fig"] = fig
+        return Path(path), Path(path)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
     rows = _rows().assign(feh=0.1, teff=4700.0, logg=2.5, primary=True)
     if "age" not in labels:
         rows = rows.drop(columns=["age", "age_err", "age_err_mc"])
     bits = {str(b.name): int(b) for b in Flag}
-    pdf = plot_catalog(rows, bits, tmp_path / "c.pdf", note="mock")
-    assert pdf.read_bytes()[:4] == b"%PDF" and pdf.with_suffix(".png").exists()
+    plots.plot_catalog(rows, bits, tmp_path / "c.pdf", note="mock")
+    axes = drawn["fig"].axes
+    label = labels[0]
+    assert axes[0].get_ylabel().startswith(f"SPT {label}")
+    assert axes[2].get_ylabel() == f"quoted {label} error (%)"
+    widths = [bar.get_width() for bar in axes[3].patches]  # % of rows per flag bit
+    assert widths[list(bits).index("ANOMALY_MISSING")] == 20.0  # 1 of the 5 rows
+    assert widths[list(bits).index("UNREADABLE")] == 20.0
+    assert widths[list(bits).index("FAR_FROM_TRAINING")] == 0.0

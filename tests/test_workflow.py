@@ -13,6 +13,7 @@ import pytest
 import yaml
 from astropy.table import Table
 
+from spt.model.flags import UNUSABLE_BITS
 from spt.model.store import load_train_config
 from spt.paper.report import find_chromium, rendered_dom, screenshot
 from tests.conftest import REPO, run_snakemake
@@ -261,8 +262,13 @@ def test_catalogue_has_a_row_for_every_target_and_reruns_only_unfinished_shards(
     field = pd.read_csv(tiny_run / "resources/simulated/field/lamost_catalog.csv")
     assert sorted(table["obsid"]) == sorted(field["obsid"])  # never a silent drop
     assert str(table["age"].unit) == "Gyr" and table["age_err"].description
-    bad = np.asarray(table["flag_bad"], bool)
-    assert np.isnan(np.asarray(table["age"], float)[bad & ~np.isfinite(table["age"])]).all()
+    # no usable spectrum (unreadable or anomalous): no prediction, a reason and flag_bad
+    unusable = (np.asarray(table["flag"], np.int64) & int(UNUSABLE_BITS)) != 0
+    age = np.asarray(table["age"], float)
+    assert unusable.any() and np.isnan(age[unusable]).all()
+    assert np.asarray(table["flag_bad"], bool)[unusable].all()
+    assert all(str(r) not in ("", "--") for r in np.asarray(table["reasons"])[unusable])
+    assert np.isfinite(age[~np.asarray(table["flag_warn"], bool)]).all()  # unflagged: predicted
     shards = sorted(p.name for p in (tiny_run / "results/catalog/shards").iterdir())
     assert shards == ["s00000.csv", "s00001.csv", "s00002.csv"]  # 150 targets, 50 a shard
     work = tmp_path / "copy"

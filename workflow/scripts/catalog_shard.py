@@ -24,10 +24,9 @@ def main(smk) -> None:
                 backoff=dl["backoff_s"], timeout=dl["timeout_s"], token_env=lam["token_env"],
                 max_failed_fraction=1.0, progress=False, template=lam["spectrum_url_template"],
             )  # fmt: skip
-            found = [spectrum_path(smk.params.cache_dir, o) for o in targets["obsid"]]
-            targets.loc[missing, "path"] = [
-                str(p) if p.exists() else "" for p, m in zip(found, missing, strict=True) if m
-            ]
+            for i in targets.index[missing]:  # a failed download keeps "" and its reason
+                path = spectrum_path(smk.params.cache_dir, targets.at[i, "obsid"])
+                targets.at[i, "path"] = str(path) if path.exists() else ""
         rows = predict_shard(
             targets, smk.input.model, smk.input.pca, smk.input.template,
             smk.params.preprocess["spectra"], smk.params.anomalies, smk.params.predict,

@@ -2,7 +2,6 @@
 fit its per-star error model and quality-flag domain (spt.model.trust) into the model file."""
 
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
-import numpy as np
 import pandas as pd
 
 from spt.io.files import write_csv
@@ -11,7 +10,7 @@ from spt.logs import log_to
 from spt.model.predict import PredictConfig, calibrate_from_settings
 from spt.model.store import save_model
 from spt.model.train import config_from_settings, train_model
-from spt.model.trust import TRUST_KEY, fit_trust
+from spt.model.trust import TRUST_KEY, fit_trust, rows_of
 from spt.prep.features import load_pca
 from spt.prep.spectra import load_spectra
 
@@ -24,9 +23,7 @@ def main(smk) -> None:
         model, history = train_model(train["X"], train["y"], val["X"], val["y"], cfg, p.checkpoint)
         calibrate_from_settings(model, val, p.predict, p.seed)
         predict = PredictConfig.from_mapping(p.predict)
-        spectra = load_spectra(smk.input.spectra)
-        rows = pd.Series(np.arange(len(spectra["obsid"])), index=spectra["obsid"])[val["obsid"]]
-        val_spectra = {k: spectra[k][rows.to_numpy()] for k in ("flux", "ivar")}
+        val_spectra = rows_of(load_spectra(smk.input.spectra), val["obsid"])
         trust = fit_trust(
             model, train, val, pd.read_csv(smk.input.sample), val_spectra,
             load_pca(smk.input.pca), predict.mc_passes, p.seed, predict.flag_percentile,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from spt.io.predictions import LABELS
 from spt.model.uncertainty import coverage
 from spt.validation.metrics import delta_p
-
-LABELS = ("age", "mass")
 
 
 def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:

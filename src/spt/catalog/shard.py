@@ -19,7 +19,6 @@ from spt.model.predict import PredictConfig
 from spt.model.store import ModelFileError, load_model
 from spt.model.train import pick_device
 from spt.model.trust import load_trust, predict_trusted
-from spt.model.uncertainty import total_std
 from spt.prep.features import load_pca
 from spt.prep.spectra import common_grid, merge_config, preprocess_arrays, template_from_npz
 
@@ -84,13 +83,8 @@ def _predict_chunk(
     params = targets[["teff", "logg", "feh"]].to_numpy(float)
     pred = predict_trusted(
         model, trust, arrays["flux"], arrays["ivar"], bundle, snr, params, report,
-        pc.mc_passes, seed,
+        pc.mc_passes, seed, pc.errors,
     )  # fmt: skip
-    if pc.errors == "floor":
-        floor = model.err_floor.detach().cpu().numpy()
-        for j, label in enumerate(trust.errors.labels):
-            mean_std = pred[[label, f"{label}_err_mc"]].to_numpy(float)
-            pred[f"{label}_err"] = total_std(mean_std[:, 0], mean_std[:, 1], floor[j])
     reasons = [
         "; ".join(x for x in (str(p or ""), str(r or "")) if x and x != "nan")
         for p, r in zip(report["problem"], report.get("reasons", [""] * len(report)), strict=True)

@@ -127,14 +127,11 @@ def write_shards(targets: pd.DataFrame, shard_size: int, out_dir: PathLike) -> l
 
 
 def read_shard(path: PathLike) -> pd.DataFrame:
-    """One shard's targets as written by `write_shards`."""
-    text = {"path": str, "designation": str}
-    frame = pd.read_csv(
-        path,
-        dtype=text,
-        keep_default_na=False,
-        na_values={"ra": [""], "dec": [""], "snrg": [""], "teff": [""], "logg": [""], "feh": [""]},
-    )
+    """One shard's targets as written by `write_shards` (empty path and designation stay "")."""
+    text = ("path", "designation")
+    numeric_na = {c: [""] for c in TARGET_COLUMNS if c not in text}
+    frame = pd.read_csv(path, dtype=dict.fromkeys(text, str), keep_default_na=False,
+                        na_values=numeric_na)  # fmt: skip
     return _with_columns(frame)
 
 

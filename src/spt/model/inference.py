@@ -16,6 +16,7 @@ import pandas as pd
 from spt.model.predict import predict_with_errors
 from spt.model.store import load_model
 from spt.model.train import pick_device
+from spt.prep.anomalies import ANOMALY_TYPES
 from spt.prep.features import load_pca, transform_spectra
 from spt.prep.spectra import (
     common_grid,
@@ -25,7 +26,6 @@ from spt.prep.spectra import (
 )
 
 PathLike = str | os.PathLike[str]
-ANOMALY_COLUMNS = ("oscillation", "missing", "outlier", "negative")
 
 
 def predict_files(
@@ -57,7 +57,7 @@ def predict_files(
         anomaly_cfg=anomaly_cfg,
         template=None if template_npz is None else template_from_npz(template_npz),
     )  # fmt: skip
-    flagged = [c for c in ANOMALY_COLUMNS if c in report.columns]
+    flagged = [c for c in ANOMALY_TYPES if c in report.columns]
     anomalous = report[flagged].fillna(False).astype(bool).any(axis=1).to_numpy()
     usable = report["ok"].to_numpy(dtype=bool) & ~anomalous
     out = pd.DataFrame(

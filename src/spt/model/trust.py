@@ -23,13 +23,13 @@ from spt.model.flags import DomainModel, fit_domain_model, quality_flags, recons
 from spt.model.predict import PredictConfig, predict_mc, predict_with_errors
 from spt.model.spt import SpectralTransformer
 from spt.model.store import read_extra
-from spt.model.uncertainty import ErrorModel, fit_error_model
+from spt.model.uncertainty import ErrorModel, fit_error_model, total_std
+from spt.prep.anomalies import ANOMALY_TYPES
 from spt.prep.features import transform_spectra
 
 TRUST_KEY = "trust"
 #: LAMOST's own parameters of a spectrum, as the cross-match names them (matched.csv).
 PARAM_COLUMNS = ("teff_lamost", "logg_lamost", "feh_lamost")
-ANOMALY_COLUMNS = ("oscillation", "missing", "outlier", "negative")
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,7 @@ def predict_trusted(
     report: pd.DataFrame | None,
     passes: int,
     seed: int,
+    errors: str = PredictConfig.errors,
 ) -> pd.DataFrame:
     """Age, mass, calibrated and MC errors and quality flags of preprocessed spectra.
 
@@ -116,8 +117,8 @@ def predict_trusted(
     n = len(flux)
     ok = np.ones(n, bool) if report is None else report["ok"].to_numpy(bool)
     anomalies = None
-    if report is not None and all(c in report for c in ANOMALY_COLUMNS):
-        anomalies = report[list(ANOMALY_COLUMNS)].fillna(False).astype(bool)
+    if report is not None and all(c in report for c in ANOMALY_TYPES):
+        anomalies = report[list(ANOMALY_TYPES)].fillna(False).astype(bool)
         usable = ok & ~anomalies.to_numpy().any(axis=1)
     else:
         usable = ok
@@ -129,7 +130,9 @@ def predict_trusted(
     if usable.any():
         features[usable] = transform_spectra(pca_bundle, flux[usable], ivar[usable])
         mean[usable], std_mc[usable] = predict_mc(model, features[usable], passes, seed=seed)
-        sigma[usable] = trust.errors.sigma(mean[usable], std_mc[usable], snr[usable])
+        sigma[usable] = quoted_sigma(
+            model, trust, mean[usable], std_mc[usable], snr[usable], errors
+        )
         chi2[usable] = reconstruction_chi2(
             pca_bundle["pca"], pca_bundle["fill"], flux[usable], ivar[usable]
         )
@@ -143,6 +146,21 @@ def predict_trusted(
         out[f"{label}_err"] = sigma[:, j]
         out[f"{label}_err_mc"] = std_mc[:, j]
     return pd.concat([pd.DataFrame(out), flags], axis=1)
+
+
+def quoted_sigma(
+    model: SpectralTransformer,
+    trust: Trust,
+    mean: np.ndarray,
+    std_mc: np.ndarray,
+    snr: np.ndarray,
+    errors: str,
+) -> np.ndarray:
+    """The error to quote (``predict.errors``): the per-star error model, or the MC spread
+    with the model's validation-fitted floor."""
+    if errors == "floor":
+        return total_std(mean, std_mc, model.err_floor.detach().cpu().numpy())
+    return trust.errors.sigma(mean, std_mc, snr)
 
 
 def rows_of(spectra: Mapping[str, np.ndarray], obsid: np.ndarray) -> dict[str, np.ndarray]:
@@ -172,7 +190,7 @@ def predict_split(
     if trust is None:
         return prediction_frame(split, mean, std, std_mc)
     snr, params = star_info(split["obsid"], table)
-    sigma = std if cfg.errors == "floor" else trust.errors.sigma(mean, std_mc, snr)
+    sigma = quoted_sigma(model, trust, mean, std_mc, snr, cfg.errors)
     frame = prediction_frame(split, mean, sigma, std_mc)
     own = rows_of(spectra, split["obsid"])
     chi2 = reconstruction_chi2(pca_bundle["pca"], pca_bundle["fill"], own["flux"], own["ivar"])

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 
+from spt.catalog.fits import flag_fractions
 from spt.paper.plots.style import COLORS, new_figure, save_figure
 
 PathLike = str | os.PathLike[str]
@@ -49,9 +50,8 @@ def plot_catalog(
     ax3.set(xscale="log", xlabel="S/N (g)", ylabel=f"quoted {label} error (%)",
             title="per-star error against S/N")  # fmt: skip
     ax3.legend(loc="upper right", markerscale=3)
-    flag = catalog["flag"].to_numpy(np.int64)
-    fractions = [100 * float(np.mean(flag & v != 0)) for v in bits.values()]
-    ax4.barh(list(bits), fractions, color=COLORS[2])
+    fractions = flag_fractions(catalog, bits)
+    ax4.barh(fractions["bit"], 100 * fractions["fraction"], color=COLORS[2])
     ax4.invert_yaxis()
     ax4.set(xlabel="rows with the bit set (%)", title=f"flags ({len(catalog):,} rows)")
     ax4.tick_params(axis="y", labelsize=6)
