@@ -35,7 +35,13 @@ include: "workflow/rules/report.smk"
 # that writes it; FIGURES and TABLES are filled by fig() and table() (workflow/rules/common.smk).
 DATA = [rules.crossmatch.output.matched, rules.crossmatch.output.summary]
 FEATURES = [rules.select_sample.output.sample, rules.features.output.test]
-MODEL = [SPT_PREDICTIONS, SPT_CALIBRATION]
+MODEL = [
+    SPT_PREDICTIONS,
+    SPT_CALIBRATION,
+    rules.trust_calibration.output.groups,
+    rules.trust_calibration.output.bins,
+    rules.trust_calibration.output.bias,
+]
 VALIDATION = [rules.validate_clusters.output.summary, rules.compare_isochrones.output.summary]
 PROVENANCE = [rules.config_used.output[0]] + expand(rules.software_versions.output[0], env=ENVS)
 # The catalogue is part of `all` unless its targets are the whole LAMOST survey (then ask for

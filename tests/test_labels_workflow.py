@@ -39,7 +39,10 @@ def test_mass_only_run_has_mass_columns_only(tmp_path):
 
     table1 = pd.read_csv(results / "tables" / "table1.csv")
     assert list(table1.columns) == [
-        "model", "mass Delta_P (%)", "mass MAE (Msun)", "mass robust scatter (%)",
+        "model", "mass Delta_P (%)", "mass MAE (Msun)", "mass robust scatter (%)", "seeds",
+        "mass Delta_P seed mean (%)", "mass Delta_P seed std (%)", "mass Delta_P minus SPT (%)",
+        "mass Delta_P minus SPT 95% low (%)", "mass Delta_P minus SPT 95% high (%)",
+        "mass differs from SPT",
     ]  # fmt: skip
     assert table1["mass Delta_P (%)"].iloc[:-1].between(0, 100).all()
     table2 = pd.read_csv(results / "tables" / "table2.csv")

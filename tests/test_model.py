@@ -237,3 +237,95 @@ def test_log_labels_work_in_log_space() -> None:
     mean, std = model.decode_moments(torch.tensor([[0.0, 1.0]]), torch.tensor([[0.1, 0.2]]))
     torch.testing.assert_close(mean, torch.tensor([[1.0, math.e]]))
     torch.testing.assert_close(std, torch.tensor([[0.1, 0.2 * math.e]]))
+
+
+# ---------------------------------------------------------------- MC dropout: shared prefix
+def _replicate_first(model: SpectralTransformer, x: torch.Tensor, repeats: int) -> torch.Tensor:
+    """The forward pass as it was before the first block shared its attention: the embedded
+    tokens replicated first, then every block in full (the reference the new path must match)."""
+    tokens = model.embed((x - model.x_mean) / model.x_std).repeat_interleave(repeats, dim=0)
+    for block in model.blocks:
+        tokens = tokens + block.attn(block.norm_attn(tokens))
+        tokens = tokens + block.ffn(block.norm_ffn(tokens))
+    return model.head(model.norm(tokens).mean(dim=1)) * model.y_std + model.y_mean
+
+
+def _model_with_running_stats(seed: int, **overrides) -> SpectralTransformer:
+    """A model whose BatchNorm running statistics are not the identity (as after training)."""
+    torch.manual_seed(seed)
+    model = SpectralTransformer(20, **overrides)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.normal_(0, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.2)
+    return model
+
+
+@pytest.mark.parametrize("overrides", [{}, {"n_layers": 1, "softmax": "plus_one"}])
+def test_mc_forward_shares_the_first_attention_with_the_same_draws(overrides) -> None:
+    """forward(repeats=T) in MC mode equals replicate-then-run with the same seed. Catches a
+    dropout applied before the replication (one mask for all T passes: no spread), masks drawn
+    in another order or shape, the residual not replicated, repeat vs repeat_interleave."""
+    from spt.model.predict import _mc_dropout
+
+    model = _model_with_running_stats(11, **overrides)
+    x = torch.randn(6, 20)
+    with _mc_dropout(model), torch.inference_mode():
+        torch.manual_seed(3)
+        ours = model(x, repeats=50, encoded=True)
+        after = torch.rand(1)  # the generator ends in the same state: same number of draws
+        torch.manual_seed(3)
+        reference = _replicate_first(model, x, 50)
+        assert torch.equal(after, torch.rand(1))
+    torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-6)
+    passes = ours.view(6, 50, -1)
+    assert bool((passes.std(dim=1) > 0).all())  # every spectrum's passes differ
+
+
+def test_predict_mc_same_numbers_as_replicating_first(monkeypatch) -> None:
+    """predict_mc with a fixed seed gives what it gave when the tokens were replicated first."""
+    from spt.model import predict as predict_module
+    from spt.model.spt import SPTBlock
+
+    model = _model_with_running_stats(12)
+    X = np.random.default_rng(1).normal(size=(30, 20)).astype(np.float32)
+    ours = predict_module.predict_mc(model, X, passes=50, batch_size=8, seed=4)
+
+    def replicate_first(self, x, repeats=1):  # the old SPTBlock.forward, replicating first
+        x = x.repeat_interleave(repeats, dim=0) if repeats > 1 else x
+        x = x + self.attn(self.norm_attn(x))
+        return x + self.ffn(self.norm_ffn(x))
+
+    monkeypatch.setattr(SPTBlock, "forward", replicate_first)
+    reference = predict_module.predict_mc(model, X, passes=50, batch_size=8, seed=4)
+    for got, want in zip(ours, reference, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_training_forward_is_unchanged() -> None:
+    """repeats=1 in training mode (BN on batch statistics, dropout on): identical outputs,
+    gradients and running statistics to the plain block, and repeats > 1 in training mode
+    still replicates first (BN batch statistics must see the replicated batch)."""
+    x = torch.randn(16, 20)
+    results = []
+    for reference in (False, True):
+        model = _model_with_running_stats(13).train()
+        torch.manual_seed(5)
+        out = _replicate_first(model, x, 1) if reference else model(x, encoded=True)
+        out.sum().backward()
+        grads = [p.grad.clone() for p in model.parameters()]
+        stats = [b.clone() for b in model.buffers()]
+        results.append((out.detach(), grads, stats))
+    (out, grads, stats), (ref_out, ref_grads, ref_stats) = results
+    assert torch.equal(out, ref_out)
+    assert all(torch.equal(a, b) for a, b in zip(grads, ref_grads, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(stats, ref_stats, strict=True))
+    model = _model_with_running_stats(14).train()
+    torch.manual_seed(6)
+    ours = model(x[:4], repeats=3, encoded=True)
+    model = _model_with_running_stats(14).train()
+    torch.manual_seed(6)
+    torch.testing.assert_close(ours, _replicate_first(model, x[:4], 3))

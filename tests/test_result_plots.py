@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.container import BarContainer
 
 from spt.paper.plots import results
 from spt.validation.clusters import summarise_clusters
@@ -44,6 +45,17 @@ def scores() -> pd.DataFrame:
         {"model": ["SPT", "MLP", "Random forest"], "age_delta_p": [19.0, 24.0, 27.0],
          "mass_delta_p": [7.0, 9.0, 10.0], "age_robust_scatter": [20.0, 25.0, 28.0],
          "mass_robust_scatter": [8.0, 10.0, 11.0]}
+    )  # fmt: skip
+
+
+def seed_scores() -> pd.DataFrame:
+    """Fig. 8's scores with three training seeds for SPT and the MLP, one run for ridge."""
+    return pd.DataFrame(
+        {"model": ["SPT", "SPT", "SPT", "ridge", "MLP", "MLP", "MLP"],
+         "age_delta_p": [18.0, 19.0, 20.5, 27.0, 24.0, 23.0, 26.0],
+         "mass_delta_p": [7.0, 7.4, 7.2, 10.0, 9.0, 9.5, 8.5],
+         "age_robust_scatter": [20.0, 21.0, 22.0, 28.0, 25.0, 25.0, 25.0],
+         "mass_robust_scatter": [8.0, 8.0, 9.0, 11.0, 10.0, 10.5, 9.5]}
     )  # fmt: skip
 
 
@@ -104,6 +116,7 @@ FIGURES: dict[str, Callable[[Path], Path]] = {
     "pred_vs_true": lambda p: results.plot_pred_vs_true(predictions(), p, "SPT", note=NOTE),
     "uncertainties": lambda p: results.plot_uncertainties(predictions(), p, note=NOTE),
     "baselines": lambda p: results.plot_baseline_comparison(scores(), p, note=NOTE),
+    "baselines_seeds": lambda p: results.plot_baseline_comparison(seed_scores(), p, note=NOTE),
     "loss_ablation": lambda p: results.plot_loss_ablation(loss_scores(), p, note=NOTE),
     "isochrones": lambda p: results.plot_isochrone_comparison(*isochrone_inputs(), p, note=NOTE),
     "clusters": lambda p: results.plot_clusters(*cluster_inputs(), p, note=NOTE),
@@ -214,3 +227,54 @@ def test_placeholder_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     _check_files(pdf, tmp_path / "fig10.pdf")
     n_axes, texts = drawn[0]
     assert n_axes == 1 and text in texts and "fig10" in texts and NOTE in texts
+
+
+def _bars_drawn(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[list[str], Any, Any]]]:
+    """Record, per saved figure and axes, the bar names, heights and error-bar half-lengths."""
+    drawn: list[list[tuple[list[str], Any, Any]]] = []
+    save = results.save_figure
+
+    def spy(fig: Any, path: Path) -> Any:
+        panels = []
+        fig.canvas.draw()  # tick labels get their text when drawn
+        for ax in fig.axes:
+            bars = next(c for c in ax.containers if isinstance(c, BarContainer))
+            heights = np.array([b.get_height() for b in bars])
+            half = None
+            if bars.errorbar is not None:
+                segments = bars.errorbar.lines[2][0].get_segments()
+                half = np.array(  # a run without a bar (NaN) has an empty segment
+                    [(seg[1][1] - seg[0][1]) / 2 if len(seg) else np.nan for seg in segments]
+                )
+            names = [t.get_text() for t in ax.get_xticklabels()]
+            panels.append((names, heights, half))
+        drawn.append(panels)
+        return save(fig, path)
+
+    monkeypatch.setattr(results, "save_figure", spy)
+    return drawn
+
+
+def test_seed_scatter_is_drawn_as_error_bars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fig. 8 and Fig. 9: a bar per model (first-row order) at the mean over seeds, its error bar
+    the standard deviation over seeds (ddof 1), none for a single run."""
+    drawn = _bars_drawn(monkeypatch)
+    results.plot_baseline_comparison(seed_scores(), tmp_path / "f8.pdf")
+    results.plot_loss_ablation(loss_scores(), tmp_path / "f9.pdf")
+    (age, mass, age_scatter, _), (age9, _) = drawn
+    _, heights, half = age
+    assert age_scatter[0] == ["SPT", "ridge", "MLP"]  # the bottom row carries the names
+    np.testing.assert_allclose(heights, [19.1666667, 27.0, 24.3333333])
+    np.testing.assert_allclose(half, [np.std([18, 19, 20.5], ddof=1), np.nan,
+                                      np.std([24, 23, 26], ddof=1)])  # fmt: skip
+    np.testing.assert_allclose(mass[1], [7.2, 10.0, 9.0])
+    np.testing.assert_allclose(age_scatter[2], [1.0, np.nan, 0.0])  # MLP: 25, 25, 25
+    assert age9[0] == ["MSE", "z-scored MSE", "Mahalanobis"]
+    np.testing.assert_allclose(age9[1], [22.5, 20.0, 18.3])
+    np.testing.assert_allclose(
+        age9[2], [np.std([22, 23], ddof=1), np.nan, np.std([18, 18.6], ddof=1)]
+    )
+    results.plot_baseline_comparison(scores(), tmp_path / "one.pdf")
+    assert all(half is None for _, _, half in drawn[-1])  # one run each: no error bars

@@ -15,6 +15,7 @@ from spt.model.predict import PredictConfig
 from spt.model.spt import TINY_MODEL, SpectralTransformer, SPTBlock, SPTConfig
 from spt.model.train import TrainConfig, config_from_settings
 from spt.prep import anomalies, features, labels, spectra
+from spt.validation.compare import CompareConfig
 from tests.conftest import REPO
 
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -90,3 +91,8 @@ def test_loss_names_have_one_home() -> None:
     assert set(schema["train"]["properties"]["loss"]["enum"]) == set(LOSS_TITLES)
     assert set(schema["ablation"]["properties"]["losses"]["items"]["enum"]) == set(LOSS_TITLES)
     assert set(CONFIG["ablation"]["losses"]) <= set(LOSS_TITLES)
+
+
+def test_compare_settings_equal_the_config() -> None:
+    assert dataclasses.asdict(CompareConfig()) == CONFIG["compare"]
+    assert CompareConfig.from_mapping({**CONFIG["compare"], **TINY["compare"]}).seeds >= 2

@@ -49,6 +49,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
             "teff_lamost": 4700.0,
             "logg_lamost": 2.5,
             "feh_lamost": 0.0,
+            # seismic state: heavier stars are "red clump" (for the state classifier)
+            "phase": np.where(np.r_[tr["y"][:, 1], va["y"][:, 1]] > 1.6, 2, 1),
         }
     )
     cfg = TrainConfig.tiny(epochs=3, model={**TrainConfig.tiny().model, "log_labels": True})
@@ -67,6 +69,17 @@ def test_trust_is_stored_in_the_model_file(trained) -> None:
     np.testing.assert_array_equal(back.errors.coef, trust.errors.coef)
     assert back.domain.snr_min == trust.domain.snr_min
     assert back.domain.mahalanobis_max == trust.domain.mahalanobis_max
+    assert back.errors.kind == "additive" and "p_red_clump" in back.errors.terms
+    assert back.state is not None
+    np.testing.assert_array_equal(back.state.weights, trust.state.weights)
+
+
+def test_red_clump_probability_is_learnt_from_the_training_states(trained) -> None:
+    _, trust, bundle, va = trained
+    p_rc = trust.state.probability(bundle["pca"].transform(va["flux"]))
+    is_rc = va["y"][:, 1] > 1.6
+    assert np.mean((p_rc > 0.5) == is_rc) > 0.9  # the spectra carry the mass, so the state
+    assert set(trust.covariates(bundle["pca"].transform(va["flux"][:3]))) == {"p_red_clump"}
 
 
 def test_star_info_aligns_by_obsid_and_leaves_unknown_stars_nan() -> None:

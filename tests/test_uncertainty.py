@@ -19,10 +19,13 @@ from spt.model.predict import (
 from spt.model.store import load_model, save_model
 from spt.model.uncertainty import (
     ErrorModel,
+    StateModel,
     coverage,
     coverage_table,
+    fit_additive_error_model,
     fit_error_floor,
     fit_error_model,
+    fit_state_model,
     load_error_model,
     save_error_model,
     total_std,
@@ -235,3 +238,72 @@ def test_error_model_covariates_are_named_terms() -> None:
         back.sigma(mean, 0.01 * mean, snr, covariates={"logg": logg}),
         em.sigma(mean, 0.01 * mean, snr, covariates={"logg": logg}),
     )
+
+
+def _additive_survey(n: int, rng: np.random.Generator, rc_factor: float = 1.0):
+    """Predictions whose log error has variance 0.02 + 30 / SNR^2 (x rc_factor for the clump),
+    against labels with 10 % errors of their own."""
+    snr = np.exp(rng.uniform(np.log(8), np.log(200), n))
+    rc = rng.random(n) < 0.3
+    var = (0.02 + 30.0 / snr**2) * np.where(rc, rc_factor, 1.0)
+    truth = rng.uniform(1, 10, (n, 2))
+    mean = truth * np.exp(np.sqrt(var)[:, None] * rng.standard_normal((n, 2)))
+    y = truth * np.exp(0.1 * rng.standard_normal((n, 2)))
+    return mean, 0.01 * mean, snr, y, 0.1 * y, truth, rc.astype(float)
+
+
+def test_additive_error_model_recovers_floor_and_noise_term_with_labels_deconvolved() -> None:
+    rng = np.random.default_rng(21)
+    mean, std_mc, snr, y, y_err, truth, _ = _additive_survey(20000, rng)
+    em = fit_additive_error_model(mean, std_mc, snr, y, y_err)
+    assert em.kind == "additive" and em.terms == ("floor", "inv_snr2", "rel_mc2")
+    np.testing.assert_allclose(np.exp(em.coef[:, 0]), 0.02, rtol=0.15)  # floor
+    np.testing.assert_allclose(np.exp(em.coef[:, 1]), 30.0, rtol=0.15)  # noise term
+    # sigma is the error against the truth: 68 % within 1 sigma at low and at high S/N alike
+    sigma = em.sigma(mean, std_mc, snr)
+    for part in (snr < 20, snr > 80):
+        z = np.abs(mean[part] - truth[part]) / sigma[part]
+        assert np.mean(z <= 1) == pytest.approx(0.683, abs=0.03)
+    # without deconvolution the labels' variance (0.1^2) would be put into the floor
+    naive = fit_additive_error_model(mean, std_mc, snr, y)
+    assert np.exp(naive.coef[0, 0]) == pytest.approx(0.02 + 0.01, rel=0.15)
+
+
+def test_additive_error_model_scales_by_a_named_covariate_and_round_trips(tmp_path) -> None:
+    rng = np.random.default_rng(22)
+    mean, std_mc, snr, y, y_err, _, rc = _additive_survey(20000, rng, rc_factor=0.5)
+    em = fit_additive_error_model(mean, std_mc, snr, y, y_err, covariates={"p_rc": rc})
+    assert em.terms[-1] == "p_rc"
+    np.testing.assert_allclose(em.coef[:, -1], np.log(0.5), atol=0.1)
+    with pytest.raises(ValueError, match="p_rc"):
+        em.sigma(mean, std_mc, snr)
+    save_error_model(tmp_path / "em.json", em)
+    back = load_error_model(tmp_path / "em.json")
+    assert back.kind == "additive"
+    np.testing.assert_array_equal(
+        back.sigma(mean, std_mc, snr, covariates={"p_rc": rc}),
+        em.sigma(mean, std_mc, snr, covariates={"p_rc": rc}),
+    )
+
+
+def test_error_models_written_before_the_additive_form_read_as_loglinear() -> None:
+    rng = np.random.default_rng(23)
+    mean, std_mc, snr, y, y_err, _, _ = _additive_survey(500, rng)
+    old = fit_error_model(mean, std_mc, snr, y, y_err).to_dict()
+    old["kind"] = "log_variance_regression"
+    assert ErrorModel.from_dict(old).kind == "loglinear"
+
+
+def test_state_model_separates_clump_from_branch_and_needs_both_states() -> None:
+    rng = np.random.default_rng(24)
+    n = 600
+    phase = np.where(rng.random(n) < 0.3, 2, 1)
+    X = rng.standard_normal((n, 5))
+    X[:, 2] += 3.0 * (phase == 2)
+    state = fit_state_model(X, phase)
+    assert state is not None
+    p = state.probability(X)
+    assert np.mean((p > 0.5) == (phase == 2)) > 0.9
+    assert StateModel.from_dict(state.to_dict()).probability(X[:4]) == pytest.approx(p[:4])
+    assert fit_state_model(X, np.ones(n)) is None  # no clump star: no classifier
+    assert fit_state_model(X, np.full(n, np.nan)) is None  # states unknown

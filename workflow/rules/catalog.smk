@@ -122,9 +122,14 @@ rule catalog_accuracy:
         fits=rules.catalog_gather.output.fits,
         truth=rules.simulate_field.output.truth,
     output:
-        report(
+        accuracy=report(
             "results/tables/catalog_accuracy.csv",
             caption="../report/catalog_accuracy.rst",
+            category="Catalogue",
+        ),
+        capture=report(
+            "results/tables/flag_capture.csv",
+            caption="../report/flag_capture.rst",
             category="Catalogue",
         ),
     log:
@@ -150,11 +155,34 @@ rule catalog_figure:
         "../scripts/catalog_figure.py"
 
 
+rule flag_figure:
+    input:
+        capture=rules.catalog_accuracy.output.capture,
+    output:
+        **fig("figS3_flag_capture"),
+    log:
+        "results/logs/flag_figure.log",
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        note=DATA_NOTE,
+    script:
+        "../scripts/catalog_figure.py"
+
+
 CATALOG_PRODUCTS = [
     rules.catalog_gather.output.fits,
     rules.catalog_gather.output.flags,
     rules.catalog_figure.output.pdf,
-] + ([rules.catalog_accuracy.output[0]] if CATALOG["targets"] == "simulated" else [])
+] + (
+    [
+        rules.catalog_accuracy.output.accuracy,
+        rules.catalog_accuracy.output.capture,
+        rules.flag_figure.output.pdf,
+    ]
+    if CATALOG["targets"] == "simulated"
+    else []
+)
 
 
 rule catalog:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 
 
 def check_config(cfg):
@@ -48,6 +49,39 @@ SPT_LOSS = config["train"]["loss"]
 ABLATION_LOSSES = config["ablation"]["losses"]
 SPT_LOSSES = list(dict.fromkeys([SPT_LOSS, *ABLATION_LOSSES]))
 BASELINES = config["baselines"]["run"]
+
+# Comparisons beyond one training seed (compare.*, ours): replicate r = 1 .. seeds-1 of every
+# stochastic model (SPT with each loss, the SEEDED_BASELINES) is trained again with the seed
+# replicate_seed(seed, r); r = 0 is the main run. One home for both: spt.validation.compare.
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))  # this checkout's package first
+from spt.validation.compare import SEEDED_BASELINES, replicate_seed
+
+REPLICATES = list(range(1, config["compare"]["seeds"]))
+ABLATION_REPLICATES = list(range(1, config["compare"]["ablation_seeds"]))
+SEEDED_RUN = [name for name in BASELINES if name in SEEDED_BASELINES]
+
+
+def spt_runs(loss, replicates=REPLICATES):
+    """Test predictions of SPT trained with ``loss``: the main run, then its replicates."""
+    main = expand(rules.predict_spt.output.predictions, loss=loss)
+    paths = rules.predict_spt_replicate.output.predictions
+    return main + expand(paths, loss=loss, replicate=replicates)
+
+
+def trust_reference(wildcards):
+    """The mock's noise-free truth, what the quoted errors are scored against; none for real
+    data (then the catalogue labels with their errors)."""
+    return {"truth": rules.simulate_survey.output.truth} if SOURCE == "simulated" else {}
+
+
+def baseline_runs(name):
+    """A baseline's test predictions: the main run, then replicates if its fit uses the seed."""
+    main = expand(rules.baseline.output.predictions, name=name)
+    if name not in SEEDED_BASELINES:
+        return main
+    replicates = rules.baseline_replicate.output.predictions
+    return main + expand(replicates, name=name, replicate=REPLICATES)
+
 
 # Every figure and table, registered by the helpers below as the rules are read: the target
 # rules `figures` and `tables` (Snakefile) take their lists from here.

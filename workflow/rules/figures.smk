@@ -107,6 +107,7 @@ rule fig06:
 rule fig07:
     input:
         predictions=SPT_PREDICTIONS,
+        groups=rules.trust_calibration.output.groups,
     output:
         **fig("fig07_uncertainties"),
     log:

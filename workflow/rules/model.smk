@@ -94,3 +94,77 @@ rule noise_floor:
         "../../envs/data.yaml"
     script:
         "../scripts/noise_floor.py"
+
+
+# Replicates (compare.seeds, ours): the same training and MC-dropout prediction again with the
+# seed of replicate r >= 1 (replicate_seed, common.smk), for Tables 1-2 and Figs. 8-9; the main
+# run above is replicate 0. Only their test predictions are read downstream. One thread each:
+# on a 2-core CPU one SPT epoch took 1.36 s on one thread, 1.57 s on two, and two one-thread
+# trainings side by side 1.38 s each, so replicates run in pairs at twice the throughput.
+PREDICT_REPLICATE_INPUT = dict(rules.predict_spt.input.items())  # predict_spt's, but the model
+
+
+use rule train_spt as train_spt_replicate with:
+    output:
+        model="results/replicates/models/spt_{loss}_r{replicate}.pt",
+        history="results/replicates/models/history_{loss}_r{replicate}.csv",
+    log:
+        "results/logs/train_spt_{loss}_r{replicate}.log",
+    benchmark:
+        "results/benchmarks/train_spt_{loss}_r{replicate}.tsv"
+    wildcard_constraints:
+        loss="|".join(SPT_LOSSES),
+        replicate=r"[1-9][0-9]*",
+    threads: 1
+    params:
+        seed=lambda wildcards: replicate_seed(config["seed"], int(wildcards.replicate)),
+        checkpoint=lambda wildcards: (
+            f"results/replicates/models/checkpoints/spt_{wildcards.loss}_r{wildcards.replicate}.pt"
+        ),
+
+
+use rule predict_spt as predict_spt_replicate with:
+    input:
+        **{**PREDICT_REPLICATE_INPUT, "model": rules.train_spt_replicate.output.model},
+    output:
+        predictions="results/replicates/predictions/spt_{loss}_r{replicate}.csv",
+        calibration="results/replicates/tables/calibration_{loss}_r{replicate}.csv",
+    log:
+        "results/logs/predict_spt_{loss}_r{replicate}.log",
+    benchmark:
+        "results/benchmarks/predict_spt_{loss}_r{replicate}.tsv"
+    wildcard_constraints:
+        loss="|".join(SPT_LOSSES),
+        replicate=r"[1-9][0-9]*",
+    threads: 1
+    params:
+        seed=lambda wildcards: replicate_seed(config["seed"], int(wildcards.replicate)),
+
+
+rule trust_calibration:
+    input:
+        unpack(trust_reference),
+        predictions=SPT_PREDICTIONS,
+        sample=rules.select_sample.output.sample,
+    output:
+        groups=report(
+            "results/tables/calibration_groups.csv",
+            caption="../report/calibration_groups.rst",
+            category="Tables",
+        ),
+        bins=report(
+            "results/tables/error_bins.csv",
+            caption="../report/error_bins.rst",
+            category="Tables",
+        ),
+        bias=report(
+            "results/tables/bias_bins.csv",
+            caption="../report/bias_bins.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/trust_calibration.log",
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/trust_calibration.py"

@@ -3,7 +3,7 @@
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
-from spt.catalog.accuracy import accuracy_against_truth
+from spt.catalog.accuracy import accuracy_against_truth, flag_capture
 from spt.catalog.fits import read_catalog_fits
 from spt.io.files import write_csv
 from spt.logs import log_to
@@ -12,7 +12,9 @@ from spt.logs import log_to
 def main(smk) -> None:
     with log_to(smk.log[0]):
         catalog = read_catalog_fits(smk.input.fits).to_pandas()
-        write_csv(accuracy_against_truth(catalog, pd.read_csv(smk.input.truth)), smk.output[0])
+        truth = pd.read_csv(smk.input.truth)
+        write_csv(accuracy_against_truth(catalog, truth), smk.output.accuracy)
+        write_csv(flag_capture(catalog, truth), smk.output.capture)
 
 
 if __name__ == "__main__" and "snakemake" in globals():

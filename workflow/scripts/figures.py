@@ -96,8 +96,9 @@ def best_baseline(smk) -> None:
 
 def fig07(smk) -> None:
     plot_uncertainties(
-        read_predictions(smk.input.predictions), smk.output.pdf, note=smk.params.note
-    )
+        read_predictions(smk.input.predictions), smk.output.pdf, note=smk.params.note,
+        groups=pd.read_csv(smk.input.groups),
+    )  # fmt: skip
 
 
 def _scores(smk) -> pd.DataFrame:
@@ -106,13 +107,23 @@ def _scores(smk) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+def _seed_scores(smk, key: str) -> pd.DataFrame:
+    """One row of scores per run over training seeds of each named input (its files, main run
+    first), ``key`` naming the input: the seed scatter of Figs. 8 and 9 (compare.seeds)."""
+    rows = [
+        {key: name, **scores(read_predictions(path))}
+        for name, paths in smk.input.items()
+        for path in ([paths] if isinstance(paths, str) else paths)
+    ]
+    return pd.DataFrame(rows)
+
+
 def fig08(smk) -> None:
-    plot_baseline_comparison(_scores(smk), smk.output.pdf, note=smk.params.note)
+    plot_baseline_comparison(_seed_scores(smk, "model"), smk.output.pdf, note=smk.params.note)
 
 
 def fig09(smk) -> None:
-    table = _scores(smk).rename_axis("loss").reset_index()
-    plot_loss_ablation(table, smk.output.pdf, note=smk.params.note)
+    plot_loss_ablation(_seed_scores(smk, "loss"), smk.output.pdf, note=smk.params.note)
 
 
 def fig10(smk) -> None:

@@ -27,6 +27,7 @@ def main(smk) -> None:
         trust = fit_trust(
             model, train, val, pd.read_csv(smk.input.sample), val_spectra,
             load_pca(smk.input.pca), predict.mc_passes, p.seed, predict.flag_percentile,
+            predict.error_form,
         )  # fmt: skip
         save_model(smk.output.model, model, cfg, extra={TRUST_KEY: trust.to_dict()})
         write_csv(history, smk.output.history)

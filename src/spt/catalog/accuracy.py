@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from spt.io.predictions import LABELS
+from spt.model.flags import Flag
 from spt.model.uncertainty import coverage
 from spt.validation.metrics import delta_p
 
@@ -49,4 +50,39 @@ def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
     rows.append({"group": "in-domain flagged", "n": int(inside.sum()),
                  "fraction": float(joined.loc[inside, "flag_warn"].astype(bool).mean())
                  if inside.any() else np.nan})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def flag_capture(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """What the quality flags catch on the mock, where each star's domain is known.
+
+    Rows ``kind == "bit"``: per flag bit (and ``flag_warn``, ``flag_bad``) how many rows it
+    fires on, its precision (share of those that are out-of-domain stars), its recall (share of
+    out-of-domain stars it fires on) and its rate on in-domain stars. Rows ``kind ==
+    "domain"``: per injected kind of star (truth ``domain``), the share carrying ``flag_warn``
+    and ``flag_bad``. Spectra with an injected anomaly count as in-domain giants.
+    """
+    joined = catalog[["obsid", "flag", "flag_warn", "flag_bad"]].merge(
+        truth[["obsid", "domain"]].drop_duplicates("obsid"), on="obsid", how="inner"
+    )
+    ood = joined["domain"].to_numpy() != "in"
+    flag = joined["flag"].to_numpy(np.int64)
+    fired = {bit.name: (flag & int(bit)) != 0 for bit in Flag}
+    fired["flag_warn"] = joined["flag_warn"].to_numpy(bool)
+    fired["flag_bad"] = joined["flag_bad"].to_numpy(bool)
+    rows: list[dict[str, object]] = []
+    for name, mask in fired.items():
+        n = int(mask.sum())
+        rows.append({
+            "kind": "bit", "name": name, "n": n,
+            "precision": float(np.mean(ood[mask])) if n else np.nan,
+            "recall": float(np.mean(mask[ood])) if ood.any() else np.nan,
+            "in_domain_rate": float(np.mean(mask[~ood])) if (~ood).any() else np.nan,
+        })  # fmt: skip
+    for domain, part in joined.groupby("domain", sort=True):
+        rows.append({
+            "kind": "domain", "name": str(domain), "n": len(part),
+            "warn_fraction": float(part["flag_warn"].astype(bool).mean()),
+            "bad_fraction": float(part["flag_bad"].astype(bool).mean()),
+        })  # fmt: skip
     return pd.DataFrame(rows)

@@ -8,7 +8,10 @@ own rows and its memory does not grow with the catalogue.
 
 from __future__ import annotations
 
+import gzip
 import os
+import re
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,12 +20,15 @@ import numpy as np
 import pandas as pd
 
 from spt.io.files import write_csv
-from spt.io.lamost import read_catalog
+from spt.io.lamost import lamost_columns, mask_no_value, read_catalog
 from spt.io.manifest import fits_folder_manifest, paths_for, read_manifest
+from spt.io.tables import sniff
 
 PathLike = str | os.PathLike[str]
 #: What a target row carries (NaN / "" where unknown); the catalogue keeps all of it.
 TARGET_COLUMNS = ("obsid", "path", "designation", "ra", "dec", "snrg", "teff", "logg", "feh")
+#: Rows per chunk when a CSV catalogue is cut to giants (bounds catalog_targets' memory).
+CHUNK_ROWS = 200_000
 
 
 class TargetError(ValueError):
@@ -46,22 +52,94 @@ def select_giants(catalog: pd.DataFrame, cuts: Mapping[str, Any]) -> pd.DataFram
     """Rows of a LAMOST LRS parameter catalogue inside the configured Teff, log g and S/N cuts.
 
     ``cuts``: ``teff: [lo, hi]`` (K), ``logg: [lo, hi]`` (dex), ``min_snrg``. Rows with no
-    Teff or log g (NaN, LAMOST's -9999) are not giants we can tell: left out.
+    Teff or log g (NaN, LAMOST's -9999) are not giants we can tell: left out, as are rows with
+    no g-band S/N. Raises TargetError when the catalogue lacks one of these columns.
     """
-    teff, logg = catalog["teff"].astype(float), catalog["logg"].astype(float)
-    keep = teff.between(*cuts["teff"]) & logg.between(*cuts["logg"])
-    keep &= catalog["snrg"].astype(float) >= float(cuts["min_snrg"])
+    missing = [c for c in ("teff", "logg", "snrg") if c not in catalog.columns]
+    if missing:
+        raise TargetError(
+            f"the LAMOST catalogue has no column(s) {missing} for the giant cuts "
+            f"(columns: {list(catalog.columns)[:12]})"
+        )
+    # A frame not read by read_catalog may still hold the -9999 markers: never cut on them.
+    values = mask_no_value(catalog[["teff", "logg", "snrg"]])
+    keep = values["teff"].between(*cuts["teff"]) & values["logg"].between(*cuts["logg"])
+    keep &= values["snrg"] >= float(cuts["min_snrg"])
     return catalog.loc[keep]
 
 
+def _csv_kind(path: PathLike) -> tuple[bool, bool]:
+    """(holds a CSV, is gzipped), told from the first bytes as read_table does."""
+    gzipped = False
+    try:
+        with open(path, "rb") as fh:
+            gzipped = fh.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as fh:
+            head = fh.read(4096)
+    except (OSError, EOFError, zlib.error):
+        return False, gzipped  # read_catalog names the fault
+    return bool(head.strip()) and sniff(head) == "csv", gzipped
+
+
+def _giants_from_csv(
+    path: PathLike, cuts: Mapping[str, Any], chunk_rows: int, gzipped: bool
+) -> pd.DataFrame:
+    """The giants of a CSV catalogue read ``chunk_rows`` rows at a time, only the columns a
+    target carries: the same rows as ``select_giants(read_catalog(path))`` (a repeated obsid
+    keeps its first row), in a fraction of the memory."""
+    wanted = {*TARGET_COLUMNS, "ra_obs", "dec_obs"}
+
+    def use(col: str) -> bool:
+        name = re.sub(r"\s+", " ", str(col)).strip().lower().removeprefix("\ufeff")
+        return name.removeprefix("combined_") in wanted
+
+    parts, ids, offset = [], [], 0
+    try:
+        reader = pd.read_csv(
+            path, compression="gzip" if gzipped else None,
+            encoding="utf-8-sig", usecols=use, chunksize=chunk_rows, low_memory=False,
+        )  # fmt: skip
+        with reader:
+            for raw in reader:
+                chunk = lamost_columns(raw, f"{path}: catalogue (csv)", TargetError).set_axis(
+                    pd.RangeIndex(offset, offset + len(raw)), axis=0
+                )
+                offset += len(raw)
+                ids.append(chunk["obsid"].to_numpy())
+                parts.append(select_giants(chunk, cuts))
+    except TargetError:
+        raise
+    except (pd.errors.ParserError, ValueError, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise TargetError(f"{path}: unreadable CSV catalogue ({exc})") from None
+    if not offset:
+        raise TargetError(f"{path}: the catalogue has no rows")
+    giants = pd.concat(parts)
+    # A repeated obsid counts by its first row in the file, giant or not (as in read_catalog).
+    repeated = pd.Series(np.concatenate(ids)).duplicated(keep="first").to_numpy()
+    return giants.loc[~repeated[giants.index.to_numpy()]].reset_index(drop=True)
+
+
 def targets_from_catalog(
-    catalog_path: PathLike, cuts: Mapping[str, Any] | None, manifest_path: PathLike | None = None
+    catalog_path: PathLike,
+    cuts: Mapping[str, Any] | None,
+    manifest_path: PathLike | None = None,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> pd.DataFrame:
     """Targets from a LAMOST catalogue file (CSV, FITS or VOTable), cut to giants when ``cuts``
-    are given; paths from a spectra manifest where one lists the obsid."""
-    catalog = read_catalog(catalog_path)
-    if cuts is not None:
-        catalog = select_giants(catalog, cuts)
+    are given; paths from a spectra manifest where one lists the obsid.
+
+    A CSV catalogue (gzipped or not) that is cut is read ``chunk_rows`` rows at a time: LAMOST's
+    LRS stellar catalogue (some 10^7 rows, a few GB as text) read whole would need ~10x its
+    text size in memory.
+    """
+    is_csv, gzipped = _csv_kind(catalog_path)
+    if cuts is not None and is_csv:
+        catalog = _giants_from_csv(catalog_path, cuts, chunk_rows, gzipped)
+    else:
+        catalog = read_catalog(catalog_path)
+        if cuts is not None:
+            catalog = select_giants(catalog, cuts)
     targets = _with_columns(catalog)
     if manifest_path is not None:
         targets["path"] = paths_for(read_manifest(manifest_path), targets["obsid"])

@@ -85,7 +85,7 @@ def loglinear_wavelength(coeff0: float, coeff1: float, n: int) -> np.ndarray:
     return 10.0 ** (coeff0 + coeff1 * np.arange(n, dtype=np.float64))
 
 
-def _header_dict(header: fits.Header) -> dict[str, object]:
+def _header_dict(header: fits.Header | dict[str, object]) -> dict[str, object]:
     out: dict[str, object] = {}
     for key in HEADER_KEYS:
         if key in header:
@@ -125,15 +125,14 @@ def _obsid(header: dict[str, object]) -> int | None:
     return None if value is None else int(value)  # type: ignore[call-overload]
 
 
-def _read_layout_a(hdu: fits.PrimaryHDU, where: str) -> dict[str, np.ndarray]:
-    data = hdu.data
+def _read_layout_a(data: np.ndarray, exten0: object, where: str) -> dict[str, np.ndarray]:
+    """The rows of a layout-A primary image ``data``, named by EXTEN0 when it names them all."""
     if data.ndim != 2 or data.shape[0] < 3:
         raise LamostFormatError(
             f"{where}: primary image has shape {data.shape}; a LAMOST LRS spectrum has "
             "(5, N) rows flux, ivar, wavelength, andmask, ormask"
         )
     names = list(_ROW_NAMES)
-    exten0 = hdu.header.get("EXTEN0")
     if exten0:  # e.g. 'Flux, Inverse, Wavelength, Andmask, Ormask'
         aliases = {"flux": "flux", "inverse": "ivar", "wavelength": "wavelength",
                    "andmask": "andmask", "ormask": "ormask"}  # fmt: skip
@@ -151,7 +150,7 @@ def _read_layout_b(hdul: fits.HDUList, where: str) -> dict[str, np.ndarray]:
     table = hdul["COADD"]
     if not isinstance(table, fits.BinTableHDU):
         raise LamostFormatError(f"{where}: COADD extension is not a binary table")
-    names = [c.upper() for c in table.columns.names]
+    names = [(c or "").upper() for c in table.columns.names]  # an unnamed column: None
     missing = [c for c in ("FLUX", "IVAR") if c not in names]
     if missing:
         raise LamostFormatError(f"{where}: COADD table lacks column(s) {missing}")
@@ -162,7 +161,18 @@ def _read_layout_b(hdul: fits.HDUList, where: str) -> dict[str, np.ndarray]:
 
 
 def read_spectrum(path: PathLike) -> LamostSpectrum:
-    """Read a LAMOST LRS spectrum in either layout; raise LamostFormatError naming the fault."""
+    """Read a LAMOST LRS spectrum in either layout; raise LamostFormatError naming the fault.
+
+    A numpy-only parser (`_read_fast`) reads the two LAMOST layouts as LAMOST writes them; any
+    file it does not recognise in every detail, faulty ones included, is read by astropy
+    (`_read_astropy`), which gives the same arrays and header values and names the fault.
+    """
+    spec = _read_fast(path)
+    return spec if spec is not None else _read_astropy(path)
+
+
+def _read_astropy(path: PathLike) -> LamostSpectrum:
+    """`read_spectrum` through astropy.io.fits: the reference reader and every error message."""
     where = str(path)
     try:
         with warnings.catch_warnings():
@@ -181,7 +191,7 @@ def read_spectrum(path: PathLike) -> LamostSpectrum:
                 primary = hdul[0]
                 header = _header_dict(primary.header)
                 if primary.data is not None and primary.data.size > 0:
-                    rows = _read_layout_a(primary, where)
+                    rows = _read_layout_a(primary.data, primary.header.get("EXTEN0"), where)
                 elif "COADD" in names:
                     rows = _read_layout_b(hdul, where)
                 elif len(hdul) == 1 and _ends_after_primary_header(path, primary.header):
@@ -200,7 +210,11 @@ def read_spectrum(path: PathLike) -> LamostSpectrum:
         raise
     except (OSError, EOFError, ValueError, TypeError, KeyError, UserWarning) as exc:
         raise LamostFormatError(f"{where}: truncated or corrupt FITS file ({exc})") from exc
+    return _spectrum(rows, header, where)
 
+
+def _spectrum(rows: dict[str, np.ndarray], header: dict[str, object], where: str) -> LamostSpectrum:
+    """The spectrum from its named data rows and header values (both readers end here)."""
     flux = rows["flux"].astype(np.float32)
     n = flux.shape[0]
     if flux.ndim != 1 or n < 10:
@@ -224,6 +238,259 @@ def read_spectrum(path: PathLike) -> LamostSpectrum:
         ormask=rows.get("ormask", zeros).astype(np.int32),
         header=header,
     )
+
+
+# --------------------------------------------------------------------------- fast reader
+# A numpy-only reader of the two LAMOST layouts exactly as LAMOST writes them. It is strict: on
+# anything it does not recognise in every detail it returns None and astropy reads the file, so
+# it never rejects a file astropy reads, and it returns what astropy returns (tests prove it).
+class _Unrecognised(Exception):
+    """The fast reader does not handle this file; astropy reads it instead."""
+
+
+_CARD = 80
+#: A keyword as astropy reads it without complaint: upper case, digits, '-', '_', left-aligned.
+_KEYWORD = re.compile(r"[A-Z0-9_-]* *")
+#: The values the fast reader parses (a strict subset of what astropy parses, same results):
+#: a string ('' an escaped quote; trailing blanks dropped), T/F, an integer, a real.
+_VALUE = re.compile(
+    r" *(?:'(?P<str>(?:[^']|'')*)'|(?P<bool>[TF])|(?P<int>[+-]?\d+)"
+    r"|(?P<real>[+-]?(?:\.\d+|\d+(?:\.\d*)?)(?:[EeDd][+-]?\d+)?)) *(?:/.*)?"
+)
+_COMMENTARY = frozenset(("", "COMMENT", "HISTORY"))
+#: Image BITPIX -> the big-endian dtype FITS stores (astropy's BITPIX2DTYPE).
+_BITPIX = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+#: Binary-table TFORM codes -> bytes per element; those the reader returns -> their dtype.
+_TFORM_BYTES = {"L": 1, "B": 1, "I": 2, "J": 4, "K": 8, "A": 1, "E": 4, "D": 8, "C": 8, "M": 16}
+_TFORM_DTYPE = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
+_TFORM = re.compile(r"(\d*)([LXBIJKAEDCMPQ])")
+#: Column keywords that change how astropy reads a column (scaling, nulls, ...); TDIMn is
+#: accepted only as the vector it is anyway, "(repeat)" (astropy writes it so).
+_COLUMN_EXTRAS = re.compile(r"T(?:SCAL|ZERO|NULL|DISP|BCOL)\d+")
+_TDIM_VECTOR = re.compile(r"\( *(\d+) *\)")
+
+
+class _Header(dict):
+    """One HDU's header as {keyword: value field} (first occurrence, as astropy looks up)."""
+
+    def value(self, key: str, default: object = _Unrecognised) -> object:
+        """The parsed value of ``key`` (astropy's type and value), else ``default``."""
+        if key not in self:
+            if default is _Unrecognised:
+                raise _Unrecognised(f"no {key}")
+            return default
+        field = self[key]
+        match = None if field is None else _VALUE.fullmatch(field)
+        if match is None:
+            raise _Unrecognised(f"{key} value {field!r}")
+        text = match.group("str")
+        if text is not None:
+            text = text.replace("''", "'").rstrip()
+            # '&' may continue onto a CONTINUE card, 'a: 1' is a record-valued card in astropy
+            if text.endswith("&") or ":" in text:
+                raise _Unrecognised(f"{key} value {field!r}")
+            return text
+        if match.group("bool") is not None:
+            return match.group("bool") == "T"
+        if match.group("int") is not None:
+            return int(match.group("int"))
+        return float(match.group("real").translate(_FIX_EXPONENT))
+
+    def integer(self, key: str, default: object = _Unrecognised) -> int:
+        value = self.value(key, default)
+        if type(value) is not int:
+            raise _Unrecognised(f"{key} = {value!r} is not an integer")
+        return value
+
+
+_FIX_EXPONENT = str.maketrans("dD", "eE")
+#: The primary-header keywords `_header_dict` may use.
+_HEADER_WANTED = (*HEADER_KEYS, *_DR1_SNR, "COEFF0", "COEFF1")
+
+
+def _parse_header(raw: bytes, start: int) -> tuple[_Header, list[str], int]:
+    """The header starting at ``start``: its values, keywords in order, and where its data
+    starts. Non-ASCII or control bytes, odd keywords, HIERARCH, CONTINUE, an END card with
+    anything after it: all _Unrecognised."""
+    header = _Header()
+    order: list[str] = []
+    pos = start
+    while True:
+        if pos + FITS_BLOCK > len(raw):
+            raise _Unrecognised("header runs past the end of the file")
+        block = raw[pos : pos + FITS_BLOCK].decode("ascii")
+        if not block.isprintable():
+            raise _Unrecognised("header bytes that are not printable ASCII")
+        pos += FITS_BLOCK
+        for i in range(0, FITS_BLOCK, _CARD):
+            key = block[i : i + 8]
+            if _KEYWORD.fullmatch(key) is None:
+                raise _Unrecognised(f"keyword {key!r}")
+            key = key.rstrip()
+            if key == "END":
+                if block[i + 3 :].strip():
+                    raise _Unrecognised("bytes after the END card")
+                return header, order, pos
+            if key in _COMMENTARY:
+                continue
+            if key in ("CONTINUE", "HIERARCH"):
+                raise _Unrecognised(key)
+            order.append(key)
+            if key not in header:
+                header[key] = block[i + 10 : i + _CARD] if block[i + 8 : i + 10] == "= " else None
+
+
+def _data_bytes(header: _Header, order: list[str], first: bool) -> tuple[int, list[int]]:
+    """Bytes of the HDU's data (before padding) and its axes NAXIS1, NAXIS2, ..."""
+    lead = "SIMPLE" if first else "XTENSION"
+    naxis = header.integer("NAXIS")
+    expected = [lead, "BITPIX", "NAXIS", *(f"NAXIS{k}" for k in range(1, naxis + 1))]
+    if order[: len(expected)] != expected or not 0 <= naxis <= 999:
+        raise _Unrecognised("mandatory keywords out of order")
+    bitpix = header.integer("BITPIX")
+    if bitpix not in _BITPIX:
+        raise _Unrecognised(f"BITPIX {bitpix}")
+    axes = [header.integer(f"NAXIS{k}") for k in range(1, naxis + 1)]
+    if any(a < 0 for a in axes):
+        raise _Unrecognised("negative axis")
+    if first:
+        if header.value("SIMPLE") is not True or "GROUPS" in header:
+            raise _Unrecognised("not a simple primary HDU")
+        pcount, gcount = header.integer("PCOUNT", 0), header.integer("GCOUNT", 1)
+        if pcount != 0 or gcount != 1:
+            raise _Unrecognised("PCOUNT/GCOUNT in the primary header")
+    else:
+        if header.value("XTENSION") not in ("IMAGE", "BINTABLE", "TABLE"):
+            raise _Unrecognised(f"XTENSION {header.value('XTENSION')!r}")
+        pcount, gcount = header.integer("PCOUNT"), header.integer("GCOUNT")
+        if pcount < 0 or gcount != 1:
+            raise _Unrecognised("PCOUNT/GCOUNT")
+    if "ZIMAGE" in header or "ZTABLE" in header or "BLANK" in header:
+        raise _Unrecognised("a compressed HDU or BLANK")
+    size = 0 if naxis == 0 else int(np.prod(axes, dtype=np.int64))
+    return abs(bitpix) * gcount * (pcount + size) // 8, axes
+
+
+def _scaled_image(data: np.ndarray, bitpix: int, bscale: object, bzero: object) -> np.ndarray:
+    """BSCALE/BZERO applied as astropy applies them (ImageHDU._scale_data, uint=True)."""
+    if bzero == 0 and bscale == 1:
+        return data
+    if bscale == 1:  # astropy's pseudo-unsigned integers (and int8 for BITPIX 8)
+        for bits, kind in ((16, "uint16"), (32, "uint32"), (64, "uint64")):
+            if bitpix == bits and bzero == 1 << (bits - 1):
+                out = np.array(data, dtype=kind)
+                out -= np.uint64(1 << (bits - 1))
+                return out
+    if bitpix == 8 and bscale == 1 and bzero == -128:
+        out = np.array(data, dtype="int8")
+    elif bitpix > 16:
+        out = np.array(data, dtype="float64")
+    elif bitpix > 0:
+        out = np.array(data, dtype="float32")
+    else:
+        out = data.copy()
+    if bscale != 1:
+        np.multiply(out, bscale, out)
+    if bzero != 0:
+        out += bzero
+    return out
+
+
+def _table_columns(header: _Header, raw: bytes, start: int) -> dict[str, np.ndarray]:
+    """The LAMOST columns of the one-row binary table whose data starts at ``start``."""
+    if header.integer("BITPIX") != 8 or header.integer("NAXIS") != 2:
+        raise _Unrecognised("not a binary table")
+    if header.integer("NAXIS2") != 1 or any(_COLUMN_EXTRAS.fullmatch(k) for k in header):
+        raise _Unrecognised("not one plain row")
+    if "THEAP" in header:
+        header.integer("THEAP")
+    offset, wanted, names = 0, [], []
+    for k in range(1, header.integer("TFIELDS") + 1):
+        form = header.value(f"TFORM{k}")
+        match = _TFORM.fullmatch(form.strip()) if isinstance(form, str) else None
+        if match is None or match.group(2) in "PQ":  # variable-length arrays: astropy's job
+            raise _Unrecognised(f"TFORM{k} = {form!r}")
+        repeat = int(match.group(1) or 1)
+        code = match.group(2)
+        width = (repeat + 7) // 8 if code == "X" else repeat * _TFORM_BYTES[code]
+        tdim = header.value(f"TDIM{k}", f"({repeat})")
+        vector = _TDIM_VECTOR.fullmatch(tdim) if isinstance(tdim, str) else None
+        if vector is None or int(vector.group(1)) != repeat:
+            raise _Unrecognised(f"TDIM{k} = {tdim!r}")
+        name = header.value(f"TTYPE{k}")
+        if not isinstance(name, str) or not name or name != name.strip():
+            raise _Unrecognised(f"TTYPE{k} = {name!r}")
+        names.append(name.upper())
+        if name.upper() in _COADD_COLUMNS:
+            if code not in _TFORM_DTYPE or repeat < 2:
+                raise _Unrecognised(f"column {name} has TFORM {form!r}")
+            wanted.append((name.upper(), offset, code, repeat))
+        offset += width
+    if offset != header.integer("NAXIS1"):
+        raise _Unrecognised("TFORMs do not add up to NAXIS1")
+    if len(names) != len(set(names)):  # astropy refuses repeated names
+        raise _Unrecognised("a column name used twice")
+    return {
+        name.lower(): np.frombuffer(
+            raw, dtype=_TFORM_DTYPE[code], count=repeat, offset=start + column_offset
+        )
+        for name, column_offset, code, repeat in wanted
+    }
+
+
+def _read_fast(path: PathLike) -> LamostSpectrum | None:
+    """`read_spectrum` without astropy, or None when the file is not one it recognises."""
+    where = str(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        if raw[:3] == b"\x1f\x8b\x08":
+            raw = gzip.decompress(raw)
+        if raw[:9] != b"SIMPLE  =":
+            return None
+        hdus = []
+        pos = 0
+        while pos < len(raw):
+            header, order, data_start = _parse_header(raw, pos)
+            size, axes = _data_bytes(header, order, first=not hdus)
+            name = header.value("EXTNAME", "PRIMARY" if not hdus else "")
+            if not isinstance(name, str) or name != name.strip():
+                raise _Unrecognised(f"EXTNAME {name!r}")
+            hdus.append((header, data_start, axes, name.upper()))
+            pos = data_start + size + (-size % FITS_BLOCK)
+        if pos != len(raw):  # cut short (or padded oddly): astropy decides and explains
+            return None
+        names = [h[3] for h in hdus]
+        if "COADD_B" in names or "COADD_R" in names:
+            return None
+        primary, start, axes, _ = hdus[0]
+        if axes and all(axes):  # layout A: the primary image
+            if len(axes) != 2:
+                return None
+            bitpix = primary.integer("BITPIX")
+            image = np.frombuffer(
+                raw, dtype=_BITPIX[bitpix], count=axes[0] * axes[1], offset=start
+            ).reshape(axes[1], axes[0])
+            bscale, bzero = primary.value("BSCALE", 1), primary.value("BZERO", 0)
+            if not all(type(v) in (int, float) for v in (bscale, bzero)):
+                return None
+            image = _scaled_image(image, bitpix, bscale, bzero)
+            rows = _read_layout_a(image, primary.value("EXTEN0", None), where)
+        elif axes:  # an image with an empty axis: astropy decides
+            return None
+        elif "COADD" in names[1:]:
+            table, start, _, _ = hdus[names.index("COADD", 1)]
+            if table.value("XTENSION") != "BINTABLE" or "COADD" == names[0]:
+                return None
+            rows = _table_columns(table, raw, start)
+            if "flux" not in rows or "ivar" not in rows:
+                return None
+        else:
+            return None
+        header_values = {key: primary.value(key) for key in _HEADER_WANTED if key in primary}
+        return _spectrum(rows, _header_dict(header_values), where)
+    except Exception:  # any fault: astropy reads the file (and names the fault)
+        return None
 
 
 def _primary_header(spec: LamostSpectrum, layout: Layout) -> fits.Header:
@@ -368,6 +635,33 @@ def mask_no_value(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def lamost_columns(
+    frame: pd.DataFrame, where: str, error: type[Exception] = LamostFormatError
+) -> pd.DataFrame:
+    """A catalogue frame (or one chunk of it) under LAMOST's names: lower case, no ``combined_``
+    prefix or duplicated ``.1`` columns, ``ra``/``dec`` from ``*_obs``, integer obsid, the
+    "no value" markers as NaN. Raises ``error`` naming ``where`` and the fault."""
+    names = [
+        re.sub(r"\s+", " ", str(col)).strip().lower().removeprefix("combined_")
+        for col in frame.columns
+    ]
+    frame = frame.set_axis(names, axis=1)
+    frame = frame.loc[:, [c for c in frame.columns if not c.endswith(".1")]]
+    frame = frame.loc[:, ~frame.columns.duplicated()].copy()
+    for coord in ("ra", "dec"):
+        if coord not in frame.columns and f"{coord}_obs" in frame.columns:
+            frame[coord] = frame[f"{coord}_obs"]
+    missing = [c for c in ("obsid", "ra", "dec") if c not in frame.columns]
+    if missing:
+        raise error(f"{where} lacks column(s) {missing}")
+    obsid = pd.to_numeric(frame["obsid"], errors="coerce")
+    if obsid.isna().any():
+        rows = [int(i) + 1 for i in frame.index[obsid.isna().to_numpy()][:5]]
+        raise error(f"{where}: obsid missing or not a number in data row(s) {rows}")
+    frame["obsid"] = obsid.astype(np.int64)
+    return mask_no_value(frame)
+
+
 def read_catalog(path: PathLike) -> pd.DataFrame:
     """Read a LAMOST LRS catalogue (CSV, FITS or VOTable, gzipped or not) into LAMOST's names.
 
@@ -379,27 +673,7 @@ def read_catalog(path: PathLike) -> pd.DataFrame:
     LamostFormatError naming the file and the fault.
     """
     frame, kind = read_table(path, error=LamostFormatError)
-    rename = {}
-    for col in frame.columns:
-        name = col.strip().lower()
-        if name.startswith("combined_"):
-            name = name[len("combined_") :]
-        rename[col] = name
-    frame = frame.rename(columns=rename)
-    frame = frame.loc[:, [c for c in frame.columns if not c.endswith(".1")]]
-    frame = frame.loc[:, ~frame.columns.duplicated()]
-    for coord in ("ra", "dec"):
-        if coord not in frame.columns and f"{coord}_obs" in frame.columns:
-            frame[coord] = frame[f"{coord}_obs"]
-    missing = [c for c in ("obsid", "ra", "dec") if c not in frame.columns]
-    if missing:
-        raise LamostFormatError(f"{path}: catalogue ({kind}) lacks column(s) {missing}")
-    obsid = pd.to_numeric(frame["obsid"], errors="coerce")
-    if obsid.isna().any():
-        rows = (np.flatnonzero(obsid.isna().to_numpy()) + 1).tolist()[:5]
-        raise LamostFormatError(f"{path}: obsid missing or not a number in data row(s) {rows}")
-    frame["obsid"] = obsid.astype(np.int64)
-    frame = mask_no_value(frame)
+    frame = lamost_columns(frame, f"{path}: catalogue ({kind})")
     return frame.drop_duplicates("obsid", keep="first").reset_index(drop=True)
 
 

@@ -82,7 +82,9 @@ class HadamardSelfAttention(nn.Module):
     d_head defaults to the paper's d* = 64; ``scale`` defaults to 1/sqrt(d_head), the usual
     transformer scaling the paper's "are scaled" most likely refers to. The Q, K, V projection
     has no bias (as in most transformers; it also saves a bias copy per token on the CPU).
-    ``dropout`` (a TokenDropout) acts on the output: one of the MC-dropout noise sources.
+    ``dropout`` (a TokenDropout) acts on the output: one of the MC-dropout noise sources, and
+    the only random step, so ``attend`` (all before it) is deterministic: the model's first
+    block computes it once per spectrum for all the MC-dropout passes.
     """
 
     def __init__(
@@ -116,12 +118,16 @@ class HadamardSelfAttention(nn.Module):
             return None
         return self.log_temperature.exp().repeat_interleave(self.d_head)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Attend over the token axis of ``x`` (batch, tokens, d_model)."""
+    def attend(self, x: Tensor) -> Tensor:
+        """The attention output before its dropout: deterministic, one row per input row."""
         q, k, v = self.qkv(x).chunk(3, dim=-1)
         scores = q * k * self.scale
         weights = attention_weights(
             scores, dim=1, kind=self.softmax, temperature=self.temperature()
         )
         context = (weights * v).sum(dim=1, keepdim=True)
-        return self.dropout(self.out(q * context))
+        return self.out(q * context)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Attend over the token axis of ``x`` (batch, tokens, d_model); dropout last."""
+        return self.dropout(self.attend(x))

@@ -26,14 +26,16 @@ class PredictConfig:
     With ``calibrate`` a fractional error floor per label is fitted on the validation split so
     that ``coverage`` of its labels lie within 1 sigma (`spt.model.uncertainty`); ``errors``
     chooses the quoted error: ``per_star`` (the error model of `spt.model.trust`, default) or
-    ``floor`` (MC spread with that floor). ``flag_percentile`` sets the validation percentile
-    of the quality flags' thresholds (`spt.model.flags`).
+    ``floor`` (MC spread with that floor); ``error_form`` the per-star model's form
+    (`spt.model.uncertainty`: ``additive``, default, or ``loglinear``). ``flag_percentile``
+    sets the validation percentile of the quality flags' thresholds (`spt.model.flags`).
     """
 
     mc_passes: int = 50
     calibrate: bool = True
     coverage: float = 0.683
     errors: str = "per_star"
+    error_form: str = "additive"
     flag_percentile: float = 99.0
 
     @classmethod

@@ -150,9 +150,23 @@ class SPTBlock(nn.Module):
             TokenDropout(dropout),
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        """(batch, tokens, d_model) → same shape."""
-        x = x + self.attn(self.norm_attn(x))
+    def forward(self, x: Tensor, repeats: int = 1) -> Tensor:
+        """(batch, tokens, d_model) → (batch*repeats, tokens, d_model).
+
+        ``repeats`` > 1 replicates each sequence that many times (consecutively) for MC dropout.
+        With BatchNorm on its running statistics (eval mode), BN → attention is deterministic
+        up to the attention's output dropout, so it runs once on the un-replicated batch; the
+        residual stream and the attention output are replicated and the dropout then draws
+        exactly the masks, in the same order and shape, that it draws when the input is
+        replicated first (the same numbers, to float rounding, for a fixed seed).
+        """
+        if repeats > 1 and not self.norm_attn.training:
+            shared = self.attn.attend(self.norm_attn(x)).repeat_interleave(repeats, dim=0)
+            x = x.repeat_interleave(repeats, dim=0) + self.attn.dropout(shared)
+        else:
+            if repeats > 1:
+                x = x.repeat_interleave(repeats, dim=0)
+            x = x + self.attn(self.norm_attn(x))
         return x + self.ffn(self.norm_ffn(x))
 
 
@@ -281,15 +295,17 @@ class SpectralTransformer(nn.Module):
         """Raw PCA vectors (batch, n_features) → physical labels (batch*repeats, n_outputs).
 
         ``repeats`` > 1 replicates each embedded spectrum that many times (consecutively) before
-        the first dropout, which is how MC dropout runs T passes as one batched forward pass.
+        the first dropout, which is how MC dropout runs T passes as one batched forward pass;
+        the deterministic prefix (embedding, and in eval mode the first block's BN and attention
+        up to its dropout) runs once per spectrum (`SPTBlock.forward`).
         ``encoded`` returns the labels in the head's space (``encode_labels``), what the loss
         compares.
         """
         tokens = self.embed((x - self.x_mean) / self.x_std)
-        if repeats > 1:
+        if repeats > 1 and not self.blocks:
             tokens = tokens.repeat_interleave(repeats, dim=0)
-        for block in self.blocks:
-            tokens = block(tokens)
+        for i, block in enumerate(self.blocks):
+            tokens = block(tokens, repeats if i == 0 else 1)
         pooled = self.norm(tokens).mean(dim=1)
         out = self.head(pooled) * self.y_std + self.y_mean
         return torch.exp(out) if self.log_labels and not encoded else out

@@ -23,30 +23,52 @@ from spt.model.flags import DomainModel, fit_domain_model, quality_flags, recons
 from spt.model.predict import PredictConfig, predict_mc, predict_with_errors
 from spt.model.spt import SpectralTransformer
 from spt.model.store import read_extra
-from spt.model.uncertainty import ErrorModel, fit_error_model, total_std
+from spt.model.uncertainty import (
+    ErrorModel,
+    StateModel,
+    fit_additive_error_model,
+    fit_error_model,
+    fit_state_model,
+    total_std,
+)
 from spt.prep.anomalies import ANOMALY_TYPES
 from spt.prep.features import transform_spectra
 
 TRUST_KEY = "trust"
+#: The error model's covariate name of the red-clump probability (`StateModel`).
+STATE_COVARIATE = "p_red_clump"
 #: LAMOST's own parameters of a spectrum, as the cross-match names them (matched.csv).
 PARAM_COLUMNS = ("teff_lamost", "logg_lamost", "feh_lamost")
 
 
 @dataclass(frozen=True)
 class Trust:
-    """The error model and the training domain of one trained model."""
+    """The error model, the training domain and the red-clump classifier of one model."""
 
     errors: ErrorModel
     domain: DomainModel
+    state: StateModel | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (torch.save / JSON safe)."""
-        return {"errors": self.errors.to_dict(), "domain": self.domain.to_dict()}
+        out = {"errors": self.errors.to_dict(), "domain": self.domain.to_dict()}
+        if self.state is not None:
+            out["state"] = self.state.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Trust:
         """Inverse of `to_dict`."""
-        return cls(ErrorModel.from_dict(data["errors"]), DomainModel.from_dict(data["domain"]))
+        state = StateModel.from_dict(data["state"]) if data.get("state") else None
+        return cls(
+            ErrorModel.from_dict(data["errors"]), DomainModel.from_dict(data["domain"]), state
+        )
+
+    def covariates(self, features: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The error model's covariates of stars with these PCA vectors (P(red clump))."""
+        if self.state is None or STATE_COVARIATE not in self.errors.terms:
+            return None
+        return {STATE_COVARIATE: self.state.probability(features)}
 
 
 def star_info(obsid: NDArray[np.int64], table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -67,26 +89,39 @@ def fit_trust(
     passes: int,
     seed: int,
     percentile: float,
+    form: str = PredictConfig.error_form,
 ) -> Trust:
     """Fit the per-star error model on the validation split and the domain on both splits.
 
-    ``table`` gives each obsid's S/N and LAMOST parameters (`star_info`); ``val_spectra`` holds
-    the validation spectra (``flux``, ``ivar``, rows in the split's order) for the PCA
-    reconstruction chi2.
+    ``table`` gives each obsid's S/N, LAMOST parameters (`star_info`) and seismic ``phase``
+    (for the red-clump classifier, fitted on the training split when the phases are known);
+    ``val_spectra`` holds the validation spectra (``flux``, ``ivar``, rows in the split's
+    order) for the PCA reconstruction chi2. ``form``: ``predict.error_form``.
     """
     mean, std_mc = predict_mc(model, val["X"], passes=passes, seed=seed)
     snr_val, _ = star_info(val["obsid"], table)
     snr_train, params_train = star_info(train["obsid"], table)
-    errors = fit_error_model(
-        mean, std_mc, snr_val, val["y"], val["y_err"], labels=split_labels(val)
-    )
+    state = None
+    if "phase" in table:
+        phase = table.drop_duplicates("obsid").set_index("obsid")["phase"]
+        state = fit_state_model(train["X"], phase.reindex(train["obsid"]).to_numpy(), seed)
+    labels = split_labels(val)
+    if form == "additive":
+        covariates = None if state is None else {STATE_COVARIATE: state.probability(val["X"])}
+        errors = fit_additive_error_model(
+            mean, std_mc, snr_val, val["y"], val["y_err"], labels, covariates
+        )
+    elif form == "loglinear":
+        errors = fit_error_model(mean, std_mc, snr_val, val["y"], val["y_err"], labels=labels)
+    else:
+        raise ValueError(f"unknown predict.error_form {form!r}; choose additive or loglinear")
     chi2 = reconstruction_chi2(
         pca_bundle["pca"], pca_bundle["fill"], val_spectra["flux"], val_spectra["ivar"]
     )
     domain = fit_domain_model(
         train["X"], snr_train, params_train, train["y"], val["X"], mean, std_mc, chi2, percentile
     )
-    return Trust(errors, domain)
+    return Trust(errors, domain, state)
 
 
 def load_trust(path: str | os.PathLike[str]) -> Trust | None:
@@ -131,7 +166,7 @@ def predict_trusted(
         features[usable] = transform_spectra(pca_bundle, flux[usable], ivar[usable])
         mean[usable], std_mc[usable] = predict_mc(model, features[usable], passes, seed=seed)
         sigma[usable] = quoted_sigma(
-            model, trust, mean[usable], std_mc[usable], snr[usable], errors
+            model, trust, mean[usable], std_mc[usable], snr[usable], errors, features[usable]
         )
         chi2[usable] = reconstruction_chi2(
             pca_bundle["pca"], pca_bundle["fill"], flux[usable], ivar[usable]
@@ -155,12 +190,13 @@ def quoted_sigma(
     std_mc: np.ndarray,
     snr: np.ndarray,
     errors: str,
+    features: np.ndarray,
 ) -> np.ndarray:
-    """The error to quote (``predict.errors``): the per-star error model, or the MC spread
-    with the model's validation-fitted floor."""
+    """The error to quote (``predict.errors``): the per-star error model (its covariates
+    from the stars' PCA vectors), or the MC spread with the model's validation-fitted floor."""
     if errors == "floor":
         return total_std(mean, std_mc, model.err_floor.detach().cpu().numpy())
-    return trust.errors.sigma(mean, std_mc, snr)
+    return trust.errors.sigma(mean, std_mc, snr, covariates=trust.covariates(features))
 
 
 def rows_of(spectra: Mapping[str, np.ndarray], obsid: np.ndarray) -> dict[str, np.ndarray]:
@@ -190,7 +226,7 @@ def predict_split(
     if trust is None:
         return prediction_frame(split, mean, std, std_mc)
     snr, params = star_info(split["obsid"], table)
-    sigma = quoted_sigma(model, trust, mean, std_mc, snr, cfg.errors)
+    sigma = quoted_sigma(model, trust, mean, std_mc, snr, cfg.errors, split["X"])
     frame = prediction_frame(split, mean, sigma, std_mc)
     own = rows_of(spectra, split["obsid"])
     chi2 = reconstruction_chi2(pca_bundle["pca"], pca_bundle["fill"], own["flux"], own["ivar"])

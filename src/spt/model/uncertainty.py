@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
@@ -110,10 +111,13 @@ def _as_2d(a: ArrayLike) -> NDArray[np.float64]:
 
 @dataclass(frozen=True)
 class ErrorModel:
-    """Per-star relative error ``sigma/y = scale * exp(0.5 * x.coef)``, fitted on validation.
+    """Per-star relative error of each label, fitted on validation; two forms (``kind``).
 
-    ``x`` = (1, log S/N, log relative MC spread[, log(1 + distance^2)][, covariates by
-    name]), centred on ``center``.
+    ``loglinear``: ``sigma/y = scale * exp(0.5 * x.coef)``, ``x`` = (1, log S/N, log relative
+    MC spread[, log(1 + distance^2)][, covariates by name]), centred on ``center``.
+    ``additive``: ``(sigma/y)^2 = (e^c0 + e^c1 / SNR^2 + e^c2 * rel_mc^2) * exp(sum_k c_k z_k)``
+    with covariates ``z`` by name (`ADDITIVE_TERMS`): a floor, a noise term and the model's own
+    spread, each non-negative, scaled by e.g. the red-clump probability.
     The quoted sigma is never below the MC spread: ``max(|y_hat| * rel, std_mc)``.
     """
 
@@ -122,6 +126,7 @@ class ErrorModel:
     coef: NDArray[np.float64]  # (n_labels, n_terms)
     center: NDArray[np.float64]  # (n_labels, n_terms); const column centred at 0
     scale: NDArray[np.float64]  # (n_labels,)
+    kind: str = "loglinear"
 
     def relative(
         self,
@@ -134,6 +139,8 @@ class ErrorModel:
         """Relative 1-sigma error (n, n_labels) of each star's prediction."""
         mean, std_mc = _as_2d(mean), _as_2d(std_mc)
         snr = np.asarray(snr, dtype=float).ravel()
+        if self.kind == "additive":
+            return self._relative_additive(mean, std_mc, snr, covariates)
         uses_distance = "log1p_dist2" in self.terms
         if uses_distance and distance is None:
             raise ValueError("this error model was fitted with a distance term: pass distance")
@@ -145,6 +152,24 @@ class ErrorModel:
         cov = {t: np.asarray(covariates[t], dtype=float) for t in names}  # type: ignore[index]
         x = _design(mean, std_mc, snr, dist, cov) - self.center[None]
         return self.scale[None] * np.exp(0.5 * np.einsum("nkt,kt->nk", x, self.coef))
+
+    def _relative_additive(
+        self,
+        mean: NDArray[np.float64],
+        std_mc: NDArray[np.float64],
+        snr: NDArray[np.float64],
+        covariates: Mapping[str, ArrayLike] | None,
+    ) -> NDArray[np.float64]:
+        names = self.terms[len(ADDITIVE_TERMS) :]
+        missing = [t for t in names if t not in (covariates or {})]
+        if missing:
+            raise ValueError(f"this error model was fitted with covariates {missing}: pass them")
+        z = [np.asarray(covariates[t], dtype=float).ravel() for t in names]  # type: ignore[index]
+        var = np.empty_like(mean)
+        for j in range(mean.shape[1]):
+            x = _additive_design(mean[:, j], std_mc[:, j], snr, z)
+            var[:, j] = _additive_variance(x, self.coef[j])
+        return self.scale[None] * np.sqrt(var)
 
     def sigma(
         self,
@@ -162,7 +187,7 @@ class ErrorModel:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (lists and floats)."""
         return {
-            "kind": "log_variance_regression",
+            "kind": self.kind,
             "labels": list(self.labels),
             "terms": list(self.terms),
             "coef": self.coef.tolist(),
@@ -179,6 +204,8 @@ class ErrorModel:
             np.asarray(data["coef"], dtype=float),
             np.asarray(data["center"], dtype=float),
             np.asarray(data["scale"], dtype=float),
+            # files written before the additive form say "log_variance_regression"
+            "additive" if data.get("kind") == "additive" else "loglinear",
         )
 
 
@@ -273,6 +300,153 @@ def fit_error_model(
         scale[j] = max(float(np.quantile(needed, target, method="inverted_cdf")), 1e-6)
     terms = (*ERROR_TERMS[: 4 if dist is not None else 3], *sorted(cov))
     return ErrorModel(tuple(labels), terms, coef, center, scale)
+
+
+#: The additive form's variance terms, in coefficient order (covariate factors follow).
+ADDITIVE_TERMS = ("floor", "inv_snr2", "rel_mc2")
+ERROR_FORMS = ("additive", "loglinear")
+
+
+def _additive_design(
+    mean: NDArray[np.float64],
+    std_mc: NDArray[np.float64],
+    snr: NDArray[np.float64],
+    covariates: Sequence[NDArray[np.float64]],
+) -> NDArray[np.float64]:
+    """Columns (1, 1/SNR^2, rel_mc^2, covariates...) of the additive form, one label."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel_mc = std_mc / np.maximum(np.abs(mean), 1e-12)
+    inv_snr2 = 1.0 / np.maximum(snr, 1.0) ** 2
+    return np.column_stack([np.ones_like(mean), inv_snr2, rel_mc**2, *covariates])
+
+
+def _additive_variance(x: NDArray[np.float64], coef: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Relative variance of the additive form for design ``x`` and coefficients ``coef``."""
+    n = len(ADDITIVE_TERMS)
+    base = x[:, :n] @ np.exp(np.clip(coef[:n], -40.0, 20.0))
+    return base * np.exp(np.clip(x[:, n:] @ coef[n:], -20.0, 20.0))
+
+
+def fit_additive_error_model(
+    mean: ArrayLike,
+    std_mc: ArrayLike,
+    snr: ArrayLike,
+    y: ArrayLike,
+    y_err: ArrayLike | None = None,
+    labels: Sequence[str] = ("age", "mass"),
+    covariates: Mapping[str, ArrayLike] | None = None,
+) -> ErrorModel:
+    """Fit the additive error model (`ErrorModel`, ``kind="additive"``) on validation stars.
+
+    Why this form: the error of a spectroscopic estimate is a floor (what the spectrum cannot
+    tell, e.g. the age spread at fixed chemistry) plus a noise term that grows as 1/SNR^2
+    (information scales with SNR^2), plus the model's own (MC-dropout) uncertainty; each term
+    is non-negative, so a small validation split cannot turn a slope the wrong way, and the
+    form extrapolates to S/N beyond the split's range like the noise does. Fitted by maximum
+    likelihood of the log residuals ``log(y / y_hat)`` with each label's own relative error
+    added to the model variance (deconvolved: sigma is against the true value). Covariates
+    (name -> (n,) array, e.g. the red-clump probability) scale the whole variance by
+    ``exp(c * z)``.
+    """
+    mean, std_mc, y = _as_2d(mean), _as_2d(std_mc), _as_2d(y)
+    snr = np.asarray(snr, dtype=float).ravel()
+    y_err = np.zeros_like(y) if y_err is None else np.nan_to_num(_as_2d(y_err), nan=0.0)
+    if not mean.shape == std_mc.shape == y.shape == y_err.shape or len(snr) != len(mean):
+        raise ValueError("mean, std_mc, y, y_err (n, k) and snr (n,) must agree in shape")
+    if len(labels) != mean.shape[1]:
+        labels = tuple(f"label{j}" for j in range(mean.shape[1]))
+    names = sorted(covariates or {})
+    clash = set(names) & set(ADDITIVE_TERMS)
+    if clash:
+        raise ValueError(f"covariate names {sorted(clash)} are reserved")
+    z = [np.asarray(covariates[k], dtype=float).ravel() for k in names]  # type: ignore[index]
+    n_terms = len(ADDITIVE_TERMS) + len(names)
+    coef = np.zeros((mean.shape[1], n_terms))
+    for j in range(mean.shape[1]):
+        x = _additive_design(mean[:, j], std_mc[:, j], snr, z)
+        good = np.isfinite(x).all(axis=1) & (y[:, j] > 0) & (mean[:, j] > 0)
+        good &= np.isfinite(y[:, j]) & np.isfinite(snr)
+        if good.sum() < 2 * n_terms:
+            raise ValueError(f"too few finite stars ({int(good.sum())}) to fit the error model")
+        xg = x[good]
+        r = np.log(y[good, j] / mean[good, j])
+        e2 = (y_err[good, j] / y[good, j]) ** 2
+
+        def nll(b: NDArray[np.float64], xg=xg, r=r, e2=e2) -> float:
+            total = _additive_variance(xg, b) + e2 + 1e-12
+            return float(0.5 * np.sum(np.log(total) + r**2 / total))
+
+        level = max(float(np.mean(r**2 - e2)), 1e-4)
+        median_snr2 = float(np.median(1.0 / xg[:, 1]))
+        b0 = np.concatenate([
+            [np.log(level / 2), np.log(level / 2 * median_snr2), np.log(1.0)],
+            np.zeros(len(names)),
+        ])  # fmt: skip
+        options = {"maxiter": 4000 * n_terms, "xatol": 1e-6, "fatol": 1e-9}
+        res = minimize(nll, b0, method="Nelder-Mead", options=options)
+        coef[j] = res.x
+    return ErrorModel(
+        tuple(labels),
+        (*ADDITIVE_TERMS, *names),
+        coef,
+        np.zeros_like(coef),
+        np.ones(mean.shape[1]),
+        kind="additive",
+    )
+
+
+RED_CLUMP = 2  # the seismic catalogues' phase code of core-helium burning (red clump) stars
+
+
+@dataclass(frozen=True)
+class StateModel:
+    """Probability that a star is in the red clump, from its PCA vector (logistic regression).
+
+    Red-clump and red-giant-branch stars of the same spectrum-derived labels have different
+    age and mass errors, and survey stars have no seismic state: the error model takes this
+    probability, learnt on the training split's seismic states, as a covariate.
+    """
+
+    mean: NDArray[np.float64]
+    scale: NDArray[np.float64]
+    weights: NDArray[np.float64]
+    bias: float
+
+    def probability(self, features: ArrayLike) -> NDArray[np.float64]:
+        """P(red clump) per row of ``features`` (NaN rows stay NaN)."""
+        x = (np.asarray(features, dtype=float) - self.mean) / self.scale
+        return 1.0 / (1.0 + np.exp(-np.clip(x @ self.weights + self.bias, -50.0, 50.0)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict."""
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "weights": self.weights.tolist(), "bias": self.bias}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StateModel:
+        """Inverse of `to_dict`."""
+        arrays = {k: np.asarray(data[k], dtype=float) for k in ("mean", "scale", "weights")}
+        return cls(**arrays, bias=float(data["bias"]))
+
+
+def fit_state_model(
+    features: ArrayLike, phase: ArrayLike, seed: int = 0, min_per_class: int = 20
+) -> StateModel | None:
+    """Logistic regression of red clump (``phase == RED_CLUMP``) against RGB on PCA vectors;
+    None when the stars' states are unknown or either class has fewer than ``min_per_class``."""
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.asarray(features, dtype=float)
+    codes = pd.to_numeric(pd.Series(np.asarray(phase)), errors="coerce").to_numpy()
+    known = np.isfinite(codes) & np.isin(codes, (1, RED_CLUMP)) & np.isfinite(X).all(axis=1)
+    is_rc = codes[known] == RED_CLUMP
+    if min(int(is_rc.sum()), int((~is_rc).sum())) < min_per_class:
+        return None
+    mean, scale = X[known].mean(axis=0), X[known].std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    clf = LogisticRegression(C=1.0, max_iter=5000, random_state=seed)
+    clf.fit((X[known] - mean) / scale, is_rc)
+    return StateModel(mean, scale, clf.coef_[0].astype(float), float(clf.intercept_[0]))
 
 
 def coverage_table(

@@ -6,6 +6,9 @@ the same layout for DR8, DR10 and DR11 v2.0; DR4-DR7 used ``http://drN.lamost.or
 - spectrum FITS by obsid: ``{base_url}/{release}/spectrum/fits/{obsid}``
 - IVOA Simple Cone Search over the LRS general catalogue:
   ``{base_url}/{release}/voservice/conesearch?ra=<deg>&dec=<deg>&sr=<deg>`` (a VOTable).
+- the LRS A/F/G/K stellar parameter catalogue of a release, one gzipped CSV:
+  ``{base_url}/{release}/catdl?name=dr9_v2.0_LRS_stellar.csv.gz`` (config
+  ``catalog.lamost.catalog_url``; `fetch_lrs_catalog`).
 - an archive token, when the site asks for one, goes in the query string: ``?token=...``.
 
 Both templates are parameters, so a change on LAMOST's side (its newer ``/openapi/`` routes,
@@ -18,11 +21,14 @@ that failed. Column names come back in LAMOST's own lower case; DR4-DR9 cone sea
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import re
+import tempfile
 import warnings
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +44,12 @@ from spt.io.lamost import (
     CATALOG_COLUMNS,
     IDENTITY_KEYS,
     LamostFormatError,
+    read_catalog,
     read_spectrum,
     spectrum_path,
     write_catalog,
 )
+from spt.io.tables import sniff
 from spt.sources.download import DownloadJob, DownloadReport, download_many, write_failures
 
 PathLike = str | os.PathLike[str]
@@ -51,6 +59,16 @@ DEFAULT_BASE_URL = "https://www.lamost.org"
 DEFAULT_RELEASE = "dr9/v2.0"
 SPECTRUM_TEMPLATE = "{base_url}/{release}/spectrum/fits/{obsid}"
 CONE_TEMPLATE = "{base_url}/{release}/voservice/conesearch"
+LRS_CATALOG_TEMPLATE = "{base_url}/{release}/catdl?name=dr9_v2.0_LRS_stellar.csv.gz"
+#: Columns the giant selection needs from the LRS stellar catalogue (after ``read_catalog``,
+#: which also takes ``ra_obs``/``dec_obs`` for missing ``ra``/``dec``).
+LRS_REQUIRED_COLUMNS = ("obsid", "ra", "dec", "teff", "logg", "snrg")
+#: Decompressed bytes of the catalogue that the download check parses (the whole file is
+#: still read through once, which checks a gzip file's length and CRC).
+LRS_SAMPLE_BYTES = 4 << 20
+#: Wall-clock limit of the catalogue download (s): one file of about a gigabyte, unlike the
+#: spectra, so the per-file default of ``download_many`` (a few minutes) would not do.
+LRS_MAX_DOWNLOAD_S = 6 * 3600.0
 #: The columns lamost_catalog.csv promises (LAMOST's names); others are kept after these.
 LAMOST_CATALOG_COLUMNS = (
     "obsid", "designation", "ra", "dec", "snru", "snrg", "snrr", "snri", "snrz",
@@ -326,3 +344,135 @@ def download_spectra(
             + (f"; see {failures_path}" if failures_path is not None else "")
         )
     return report
+
+
+# --------------------------------------------------------------------------- LRS catalogue
+def lrs_catalog_url(base_url: str, release: str, template: str = LRS_CATALOG_TEMPLATE) -> str:
+    """URL of the LRS stellar parameter catalogue (no token: that is added at request time)."""
+    base, rel = _root(base_url, release)
+    try:
+        return template.format(base_url=base, release=rel)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ArchiveError(
+            f"catalogue URL template {template!r}: only {{base_url}} and {{release}} can be "
+            f"filled in ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _html_title(head: bytes) -> str | None:
+    """The title (or "no title") of an HTML page; None when ``head`` is not HTML."""
+    text = head[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if not (text.startswith(b"<!doctype html") or (text.startswith(b"<") and b"<html" in text)):
+        return None
+    match = re.search(rb"<title[^>]*>(.*?)</title>", head[:4096], re.IGNORECASE | re.DOTALL)
+    title = match.group(1).decode("utf-8", "replace").strip() if match else ""
+    return " ".join(title.split())[:120] or "no title"
+
+
+def _read_sample(sample: bytes, path: Path) -> pd.DataFrame:
+    """``read_catalog`` of the first complete lines of a CSV catalogue (errors name ``path``)."""
+    fd, tmp = tempfile.mkstemp(suffix=".csv")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(sample)
+        return read_catalog(tmp)
+    except LamostFormatError as exc:
+        where = f"{path} (its first {len(sample)} bytes)"
+        raise LamostFormatError(str(exc).replace(tmp, where)) from None
+    finally:
+        os.unlink(tmp)
+
+
+def validate_lrs_catalog(
+    path: PathLike, key: str = "lrs_catalog", sample_bytes: int = LRS_SAMPLE_BYTES
+) -> None:
+    """Accept only a file that ``read_catalog`` reads as an LRS stellar parameter catalogue.
+
+    A gzip file is read through to its end (a truncated or corrupt one is rejected); an HTML
+    page (an error or log-in page served with status 200) is rejected as such. Of a CSV larger
+    than ``sample_bytes`` (decompressed) only the first complete lines are parsed, so the check
+    costs little memory for a catalogue of millions of rows; FITS and VOTable files are read
+    whole. The table must have LRS_REQUIRED_COLUMNS and at least one row.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    try:
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as fh:
+            head = fh.read(sample_bytes)
+            rest = fh.read(1 << 20) if gzipped else fh.read(1)
+            complete = not rest
+            while gzipped and rest:  # gzip checks the length and CRC at the end
+                rest = fh.read(1 << 20)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ArchiveError(f"{path}: truncated or corrupt gzip file ({exc})") from None
+    if not head.strip():
+        raise ArchiveError(f"{path}: empty file")
+    title = _html_title(head)
+    if title is not None:
+        raise ArchiveError(f"{path}: an HTML page ({title!r}), not a catalogue table")
+    if complete or sniff(head) != "csv":
+        frame = read_catalog(path)
+    elif b"\n" not in head:
+        raise ArchiveError(f"{path}: no line break in its first {len(head)} bytes: not a CSV")
+    else:
+        frame = _read_sample(head[: head.rfind(b"\n") + 1], path)
+    missing = [c for c in LRS_REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ArchiveError(
+            f"{path}: not an LRS stellar parameter catalogue: no column(s) {missing} "
+            f"(has {list(frame.columns)[:12]}{' ...' if len(frame.columns) > 12 else ''})"
+        )
+    if frame.empty:
+        raise ArchiveError(f"{path}: the catalogue has no rows")
+
+
+def fetch_lrs_catalog(
+    url_template: str,
+    lamost_cfg: Mapping[str, Any],
+    download_cfg: Mapping[str, Any],
+    dest: PathLike,
+    *,
+    max_job_s: float = LRS_MAX_DOWNLOAD_S,
+    progress: bool = False,
+) -> Path:
+    """Download LAMOST's LRS A/F/G/K stellar parameter catalogue to ``dest``; return its path.
+
+    ``url_template`` (config ``catalog.lamost.catalog_url``) is filled with ``lamost_cfg``'s
+    ``base_url`` and ``release``; a token is read from the variable named by its ``token_env``
+    (never logged). ``download_cfg`` (config ``download``) gives ``retries``, ``backoff_s``,
+    ``timeout_s`` and optionally ``max_backoff_s``; the whole download may take ``max_job_s``.
+    The file is kept as served (LAMOST: a gzipped CSV, hence ``.csv.gz``; the readers tell the
+    format from the content, not the name) once `validate_lrs_catalog` accepted it, and moved
+    into place atomically; a valid file already at ``dest`` is kept without a request.
+
+    Raises ArchiveError naming the URL and the reason when it cannot be fetched; nothing is left
+    at ``dest`` then (an interrupted body stays as ``<dest>.part``, resumed by a rerun).
+    """
+    url = lrs_catalog_url(str(lamost_cfg["base_url"]), str(lamost_cfg["release"]), url_template)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    report = download_many(
+        [DownloadJob("lrs_catalog", url, dest)],
+        workers=1,
+        retries=int(download_cfg["retries"]),
+        backoff=float(download_cfg["backoff_s"]),
+        max_backoff=float(download_cfg.get("max_backoff_s", 60.0)),
+        timeout=float(download_cfg["timeout_s"]),
+        token_env=lamost_cfg.get("token_env") or None,
+        validate=validate_lrs_catalog,
+        progress=progress,
+        max_job_s=max_job_s,
+    )
+    result = report.results[0]
+    if result.status == "failed":
+        raise ArchiveError(
+            f"{url}: the LRS stellar catalogue could not be fetched "
+            f"({result.attempts} attempt(s)): {result.reason}"
+        )
+    with open(dest, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    if dest.suffix == ".gz" and not gzipped:
+        log.warning("%s holds an uncompressed table (read by its content all the same)", dest)
+    log.info("LRS catalogue %s: %s (%d bytes)", result.status, dest, dest.stat().st_size)
+    return dest

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from spt.io.predictions import PredictionFormatError, frame_labels
-from spt.validation.metrics import delta_p, score_table
+from spt.validation.metrics import delta_p, median_rel_residual, robust_scatter, score_table
 
 
 def scores(frame: pd.DataFrame) -> dict[str, float]:
@@ -79,3 +79,148 @@ def noise_floor(predictions: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(rows)
     out["n"] = len(joined)
     return out
+
+
+PHASES = {1: "RGB", 2: "RC"}  # the seismic catalogues' evolutionary-state codes
+
+
+def trust_groups(snr: np.ndarray, phase: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Masks of the calibration table: all stars, S/N quartiles (of these stars), RGB and RC.
+
+    A quartile's name carries its S/N range, e.g. ``S/N Q1 [8, 31]``.
+    """
+    snr = np.asarray(snr, dtype=float)
+    groups = {"all": np.ones(len(snr), dtype=bool)}
+    known = np.isfinite(snr)
+    if known.sum() >= 4:
+        edges = np.quantile(snr[known], [0.25, 0.5, 0.75])
+        quartile = np.where(known, np.digitize(snr, edges), -1)
+        for k in range(4):
+            mask = quartile == k
+            if mask.any():
+                lo, hi = snr[mask].min(), snr[mask].max()
+                groups[f"S/N Q{k + 1} [{lo:.0f}, {hi:.0f}]"] = mask
+    if phase is not None:
+        codes = pd.to_numeric(pd.Series(phase), errors="coerce").to_numpy()
+        for code, name in PHASES.items():
+            if (codes == code).any():
+                groups[name] = codes == code
+    return groups
+
+
+def _reference(frame: pd.DataFrame, label: str, truth: pd.DataFrame | None) -> tuple:
+    """(reference values, quoted sigma to compare with, reference name) of one label.
+
+    Against the noise-free truth (mock) the quoted sigma alone; against catalogue labels the
+    label's own error is added in quadrature (the label is itself a measurement).
+    """
+    sigma = frame[f"{label}_err"].to_numpy(float)
+    if truth is not None:
+        ref = frame[["obsid"]].merge(truth[["obsid", label]].drop_duplicates("obsid"),
+                                     on="obsid", how="left")[label].to_numpy(float)  # fmt: skip
+        return ref, sigma, "noise-free truth"
+    err = frame.get(f"e_{label}_true", pd.Series(0.0, index=frame.index)).to_numpy(float)
+    return frame[f"{label}_true"].to_numpy(float), np.hypot(sigma, err), "catalogue label"
+
+
+def calibration_by_group(
+    frame: pd.DataFrame,
+    snr: np.ndarray,
+    phase: np.ndarray | None = None,
+    truth: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Fraction within 1 and 2 sigma per label and group (`trust_groups`), and Delta_P.
+
+    ``snr`` and ``phase`` are per row of ``frame``. With ``truth`` (the mock's truth table,
+    obsid + labels) the reference is the noise-free value and sigma the quoted error;
+    without it, the catalogue label with its error added (real data). Ideal: 0.683 / 0.954.
+    """
+    groups = trust_groups(snr, phase)
+    rows = []
+    for label in frame_labels(frame):
+        ref, sigma, name = _reference(frame, label, truth)
+        pred = frame[label].to_numpy(float)
+        z = np.abs(pred - ref) / sigma
+        for group, mask in groups.items():
+            m = mask & np.isfinite(z)
+            rows.append({
+                "label": label, "reference": name, "group": group, "n": int(m.sum()),
+                "within_1sigma": float(np.mean(z[m] <= 1)) if m.any() else np.nan,
+                "within_2sigma": float(np.mean(z[m] <= 2)) if m.any() else np.nan,
+                "delta_p": delta_p(pred[m], ref[m]) if m.any() else np.nan,
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def error_bins(
+    frame: pd.DataFrame, truth: pd.DataFrame | None = None, n_bins: int = 6
+) -> pd.DataFrame:
+    """RMS error against the mean quoted sigma in ``n_bins`` equal-count bins of sigma.
+
+    A ratio of 1 means the quoted sigma is the typical error of stars with that sigma; the
+    reference is the one of `calibration_by_group`.
+    """
+    rows = []
+    for label in frame_labels(frame):
+        ref, sigma, name = _reference(frame, label, truth)
+        err = frame[label].to_numpy(float) - ref
+        good = np.isfinite(err) & np.isfinite(sigma)
+        if good.sum() < n_bins:
+            continue
+        order = np.argsort(sigma[good], kind="stable")
+        for k, idx in enumerate(np.array_split(order, n_bins)):
+            s, e = sigma[good][idx], err[good][idx]
+            rms = float(np.sqrt(np.mean(e**2)))
+            rows.append({
+                "label": label, "reference": name, "bin": k + 1, "n": len(idx),
+                "sigma_lo": float(s.min()), "sigma_hi": float(s.max()),
+                "mean_sigma": float(s.mean()), "rms_error": rms,
+                "rms_over_sigma": rms / float(s.mean()),
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def trust_calibration(
+    predictions: pd.DataFrame, sample: pd.DataFrame, truth: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """`calibration_by_group`, `error_bins` and `bias_by_bin` of a predictions table, each
+    star's S/N (``snrg``) and evolutionary state (``phase``) taken from the sample table."""
+    info = sample.drop_duplicates("obsid").set_index("obsid").reindex(predictions["obsid"])
+    phase = info["phase"].to_numpy() if "phase" in info else None
+    return (
+        calibration_by_group(predictions, info["snrg"].to_numpy(float), phase, truth),
+        error_bins(predictions, truth),
+        bias_by_bin(predictions, truth),
+    )
+
+
+def bias_by_bin(
+    frame: pd.DataFrame, truth: pd.DataFrame | None = None, n_bins: int = 6
+) -> pd.DataFrame:
+    """Median relative residual, robust scatter and Delta_P in equal-count bins of the
+    reference value (catalogue label, and the noise-free truth when given), per label.
+
+    Binned in the reference, not the prediction: a model that pulls the oldest stars down
+    and the youngest up shows a falling median residual across the bins.
+    """
+    rows = []
+    references: list[tuple[str, pd.DataFrame | None]] = [("catalogue label", None)]
+    if truth is not None:
+        references.append(("noise-free truth", truth))
+    for label in frame_labels(frame):
+        pred = frame[label].to_numpy(float)
+        for name, table in references:
+            ref = _reference(frame, label, table)[0]
+            good = np.isfinite(pred) & np.isfinite(ref) & (ref > 0)
+            if good.sum() < n_bins:
+                continue
+            order = np.argsort(ref[good], kind="stable")
+            for k, idx in enumerate(np.array_split(order, n_bins)):
+                p, r = pred[good][idx], ref[good][idx]
+                rows.append({
+                    "label": label, "reference": name, "bin": k + 1, "n": len(idx),
+                    "ref_lo": float(r.min()), "ref_hi": float(r.max()),
+                    "median_rel_residual": median_rel_residual(p, r),
+                    "robust_scatter": robust_scatter(p, r), "delta_p": delta_p(p, r),
+                })  # fmt: skip
+    return pd.DataFrame(rows)

@@ -59,3 +59,41 @@ def plot_catalog(
         fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=7, color="0.4")
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     return save_figure(fig, path)[0]
+
+
+def plot_flag_capture(
+    capture: pd.DataFrame, path: PathLike, note: str | None = None, goal: float = 0.95
+) -> Path:
+    """What the flags catch (mock field survey, `spt.catalog.accuracy.flag_capture`).
+
+    Left: per kind of star the share flagged (warn, of which bad), in-domain giants first
+    (their share is the false-alarm rate) and the goal for out-of-domain stars as a line.
+    Right: per flag bit its recall on out-of-domain stars and its rate on in-domain giants.
+    """
+    fig, (ax1, ax2) = new_figure(1, 2, figsize=(8.4, 3.6))
+    dom = capture.loc[capture["kind"] == "domain"].copy()
+    dom["order"] = (dom["name"] != "in").astype(int)
+    dom = dom.sort_values(["order", "name"])
+    y = np.arange(len(dom))
+    kinds = dom["name"].replace({"in": "in-domain giants"})
+    names = [f"{kind} ({k:,})" for kind, k in zip(kinds, dom["n"], strict=True)]
+    ax1.barh(y, dom["warn_fraction"], color=COLORS[1], alpha=0.5, label="flag_warn")
+    ax1.barh(y, dom["bad_fraction"], color=COLORS[1], label="flag_bad")
+    ax1.axvline(goal, color="0.3", ls="--", lw=0.8, label=f"goal {goal:.0%} (out-of-domain)")
+    ax1.set_yticks(y, names)
+    ax1.invert_yaxis()
+    ax1.set(xlim=(0, 1), xlabel="fraction of stars flagged", title="by kind of star")
+    ax1.legend(loc="lower right", fontsize=6)
+    bits = capture.loc[(capture["kind"] == "bit") & (capture["n"] > 0)]
+    yb = np.arange(len(bits))
+    ax2.barh(yb - 0.2, bits["recall"], height=0.4, color=COLORS[0], label="out-of-domain recall")
+    ax2.barh(yb + 0.2, bits["in_domain_rate"], height=0.4, color=COLORS[2],
+             label="in-domain rate")  # fmt: skip
+    ax2.set_yticks(yb, [str(n) for n in bits["name"]], fontsize=6)
+    ax2.invert_yaxis()
+    ax2.set(xlim=(0, 1), xlabel="fraction of stars", title="by flag bit")
+    ax2.legend(loc="lower right", fontsize=6)
+    fig.tight_layout(rect=(0, 0.04 if note else 0, 1, 1))
+    if note:
+        fig.text(0.995, 0.006, note, ha="right", va="bottom", fontsize=6, color="0.35")
+    return save_figure(fig, path)[0]

@@ -212,13 +212,20 @@ def plot_pred_vs_true(
     return _finish(fig, path, note, h_pad=0.2)
 
 
-def plot_uncertainties(pred: pd.DataFrame, path: PathLike, note: str | None = None) -> Path:
+def plot_uncertainties(
+    pred: pd.DataFrame,
+    path: PathLike,
+    note: str | None = None,
+    groups: pd.DataFrame | None = None,
+) -> Path:
     """Fig. 7: relative uncertainties (top: the quoted sigma and, when the predictions carry
-    ``*_err_mc``, the MC-dropout spread alone) and their calibration (bottom).
+    ``*_err_mc``, the MC-dropout spread alone) and their calibration (middle).
 
-    Bottom panels: |predicted − true| against the predicted sigma, the RMS error in bins of
+    Middle panels: |predicted − true| against the predicted sigma, the RMS error in bins of
     sigma, the 1:1 line, and 1:1 with the median label error added in quadrature (the labels
-    are measurements too); the legend gives the fraction of stars within 1 sigma.
+    are measurements too); the legend gives the fraction of stars within 1 sigma. With
+    ``groups`` (`spt.validation.evaluate.calibration_by_group`), a bottom row shows the share
+    within 1 and 2 sigma in each S/N quartile and evolutionary state, against the ideal.
     """
     labels = frame_labels(pred) or LABELS
     _require(pred, [f"{x}{s}" for s in ("", "_err", "_true") for x in labels], "predictions")
@@ -226,7 +233,10 @@ def plot_uncertainties(pred: pd.DataFrame, path: PathLike, note: str | None = No
         if not np.isfinite(pred[f"{label}_err"].to_numpy(float)).any():
             raise ValueError(f"{label}_err has no finite value: predictions carry no MC errors")
     cal = calibration(pred).set_index(["label", "sigma"])
-    fig, axes = new_figure(2, len(labels), figsize=(3.6 * len(labels), 5.2), squeeze=False)
+    rows = 2 if groups is None else 3
+    fig, axes = new_figure(
+        rows, len(labels), figsize=(3.6 * len(labels), 2.6 * rows), squeeze=False
+    )
     for col, label in enumerate(labels):
         p = pred[label].to_numpy(float)
         sig = pred[f"{label}_err"].to_numpy(float)
@@ -277,7 +287,27 @@ def plot_uncertainties(pred: pd.DataFrame, path: PathLike, note: str | None = No
         ax.set_xlabel(rf"Predicted $\sigma$ ({UNITS[label]})")
         ax.set_ylabel(f"|SPT − seismic| {label} ({UNITS[label]})")
         ax.legend(loc="upper left")
+        if groups is not None:
+            _coverage_by_group(axes[2, col], groups.loc[groups["label"] == label], label)
     return _finish(fig, path, note)
+
+
+def _coverage_by_group(ax: Any, groups: pd.DataFrame, label: str) -> None:
+    """Share within 1 and 2 sigma per S/N quartile and evolutionary state, with the ideal."""
+    parts = groups.loc[groups["group"] != "all"]
+    x = np.arange(len(parts))
+    ax.bar(x - 0.2, 100 * parts["within_1sigma"], width=0.4, color=COLORS[0], label="within 1σ")
+    ax.bar(x + 0.2, 100 * parts["within_2sigma"], width=0.4, color=COLORS[2], label="within 2σ")
+    for ideal, lo, hi in ((68.3, 63.3, 73.3), (95.4, 92.4, 98.4)):
+        ax.axhline(ideal, color="0.2", lw=0.8, ls="--")
+        ax.axhspan(lo, hi, color="0.85", zorder=0)
+    names = [str(g).replace("S/N ", "S/N\n") for g in parts["group"]]
+    ax.set_xticks(x, names, fontsize=6)
+    reference = str(groups["reference"].iloc[0]) if len(groups) else ""
+    ax.set(ylim=(0, 100), ylabel=f"{label}: share of stars (%)",
+           title=f"coverage by S/N and state (vs {reference})")  # fmt: skip
+    ax.title.set_fontsize(7)
+    ax.legend(loc="lower right", fontsize=6)
 
 
 def _bars(
@@ -291,23 +321,52 @@ def _bars(
     ax.set_xlim(-0.6, len(names) - 0.4)
 
 
+def _seed_groups(
+    frame: pd.DataFrame, key: str, order: list[str], column: str
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """The values of ``column`` per name of ``order`` (one per training seed), their means and
+    standard deviations over seeds (ddof 1; 0 for a single run)."""
+    groups = [frame.loc[frame[key] == name, column].to_numpy(float) for name in order]
+    means = np.array([g.mean() for g in groups])
+    stds = np.array([g.std(ddof=1) if g.size > 1 else 0.0 for g in groups])
+    return groups, means, stds
+
+
+def _seed_bars(
+    ax: Any, names: list[str], groups: list[np.ndarray], means: np.ndarray, stds: np.ndarray,
+    highlight: np.ndarray,
+) -> None:  # fmt: skip
+    """Bars of the seed means, ± the seed standard deviation and each run as a point when
+    any name has several runs (a single run gets no error bar)."""
+    several = np.array([g.size > 1 for g in groups])
+    errors = np.where(several, stds, np.nan) if several.any() else None
+    _bars(ax, names, means, highlight, errors=errors)
+    label = "one training seed each"
+    for k, g in enumerate(groups):
+        if g.size > 1:
+            ax.plot(k + np.linspace(-0.2, 0.2, g.size), g, "o", ms=2.5, color="0.15", label=label)
+            label = None
+
+
 def plot_baseline_comparison(
     scores: pd.DataFrame, path: PathLike, highlight: str = "SPT", note: str | None = None
 ) -> Path:
     """Fig. 8: Delta_P (top) and robust scatter (bottom, when given) per model, age and mass.
 
-    ``scores`` has one row per model: ``model`` (column or index) and ``age_delta_p,
-    mass_delta_p`` [, ``age_robust_scatter, mass_robust_scatter``] in % (the keys of
-    `spt.validation.evaluate.scores`; one label's columns for a one-label model). The model
-    named ``highlight`` is drawn in the accent colour, and the paper's published SPT Delta_P is
-    a dashed reference line.
+    ``scores`` has one row per model and training seed: ``model`` (column or index) and
+    ``age_delta_p, mass_delta_p`` [, ``age_robust_scatter, mass_robust_scatter``] in % (the keys
+    of `spt.validation.evaluate.scores`; one label's columns for a one-label model). Models
+    keep their first row's order; a model with several rows (seeds) is drawn as its mean ± the
+    standard deviation over seeds, with each run as a point. The model named ``highlight`` is
+    drawn in the accent colour, and the paper's published SPT Delta_P is a dashed reference line.
     """
     frame = _score_frame(scores, "model")
     labels = _score_labels(frame, "model", "baseline scores")
     metrics = [("delta_p", r"$\Delta_P$ (%)")]
     if {f"{label}_robust_scatter" for label in labels} <= set(frame.columns):
         metrics.append(("robust_scatter", r"Robust scatter (%)"))
-    names = frame["model"].astype(str).tolist()
+    frame = frame.assign(model=frame["model"].astype(str))
+    names = list(dict.fromkeys(frame["model"]))
     hl = np.array([n.lower() == highlight.lower() for n in names])
     fig, axes = new_figure(
         len(metrics),
@@ -319,8 +378,9 @@ def plot_baseline_comparison(
     for row, (metric, ylabel) in enumerate(metrics):
         for col, label in enumerate(labels):
             ax = axes[row, col]
-            values = frame[f"{label}_{metric}"].to_numpy(float)
-            _bars(ax, names, values, hl)
+            groups, values, stds = _seed_groups(frame, "model", names, f"{label}_{metric}")
+            _seed_bars(ax, names, groups, values, stds, hl)
+            values = np.concatenate([values + stds, *groups])
             if metric == "delta_p":
                 ref = PAPER_DELTA_P[label]
                 ax.axhline(ref, color="0.15", lw=0.9, ls="--", label=f"{PAPER_LABEL}: {ref} %")
@@ -350,18 +410,12 @@ def plot_loss_ablation(scores: pd.DataFrame, path: PathLike, note: str | None = 
     hl = np.array([name == "mahalanobis" for name in order])
     fig, axes = new_figure(1, len(labels), figsize=(3.6 * len(labels), 2.8), squeeze=False)
     for ax, label in zip(axes[0], labels, strict=True):
-        groups = [
-            frame.loc[frame["loss"] == name, f"{label}_delta_p"].to_numpy(float) for name in order
-        ]
-        means = np.array([g.mean() for g in groups])
-        stds = np.array([g.std(ddof=1) if g.size > 1 else 0.0 for g in groups])
-        _bars(ax, names, means, hl, errors=stds if (stds > 0).any() else None)
-        for k, g in enumerate(groups):
-            if g.size > 1:
-                ax.plot(k + np.linspace(-0.2, 0.2, g.size), g, "o", ms=2.5, color="0.15")
+        groups, means, stds = _seed_groups(frame, "loss", order, f"{label}_delta_p")
+        _seed_bars(ax, names, groups, means, stds, hl)
         ref = PAPER_DELTA_P[label]
         ax.axhline(ref, color="0.15", lw=0.9, ls="--", label=f"{PAPER_LABEL}: {ref} %")
-        ax.set_ylim(0.0, 1.25 * max(float(np.nanmax(means + stds)), ref))
+        top = float(np.nanmax(np.concatenate([means + stds, *groups])))
+        ax.set_ylim(0.0, 1.25 * max(top, ref))
         ax.set_title(label.capitalize())
         ax.set_ylabel(r"$\Delta_P$ (%)")
         ax.legend(loc="upper right")
