@@ -117,13 +117,16 @@ def test_flag_capture_figure_draws_each_kind_and_fired_bit(tmp_path) -> None:
     catalog["flag_bad"] = False
     truth = pd.DataFrame({"obsid": np.arange(4), "domain": ["low_snr", "in", "in", "old"]})
     table = flag_capture(catalog, truth)
-    pdf = plot_flag_capture(table, tmp_path / "f.pdf", note="mock")
-    assert pdf.exists() and pdf.with_suffix(".png").exists()
+    domains = table[table["kind"] == "domain"].set_index("name")
+    assert domains.loc["low_snr", "warn_fraction"] == 1.0 and domains.loc["old", "warn_fraction"] == 0
+    bit = table[(table["kind"] == "bit") & (table["name"] == "LOW_SNR")].iloc[0]
+    assert (bit["n"], bit["precision"], bit["recall"]) == (1, 1.0, 0.5)
     import matplotlib.pyplot as plt
 
-    fig = plt.figure()  # the function closed its own figure
-    assert plt.get_fignums() == [fig.number]
-    plt.close(fig)
+    before = plt.get_fignums()
+    pdf = plot_flag_capture(table, tmp_path / "f.pdf", note="mock")
+    assert pdf.exists() and pdf.with_suffix(".png").exists()
+    assert plt.get_fignums() == before  # the function closed its own figure
 
 
 def test_fig07_gains_a_coverage_row_by_snr_and_state(tmp_path) -> None:
