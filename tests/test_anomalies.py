@@ -277,7 +277,7 @@ def test_label_outliers():
     frame = label_table()
     bad = [10, 20, 30, 40, 50, 60]
     frame.loc[bad[0], "age"] = -1.0
-    frame.loc[bad[1], "age"] = 15.0
+    frame.loc[bad[1], ["age", "e_age"]] = 15.0, 0.3  # 15 +- 0.3 Gyr: older than age_max
     frame.loc[bad[2], "mass"] = 0.3
     frame.loc[bad[3], "e_age"] = 2.0 * frame.loc[bad[3], "age"]
     frame.loc[bad[4], "age"] *= 3.0  # catastrophic: x3
@@ -287,11 +287,25 @@ def test_label_outliers():
     assert out.loc[bad[0], "age_invalid"] and out.loc[bad[1], "age_invalid"]
     assert out.loc[bad[2], "mass_invalid"] and out.loc[bad[3], "large_error"]
     assert out.loc[bad[4], "off_relation"] and out.loc[bad[5], "off_relation"]
-    assert "age outside (0.0, 14.0] Gyr" in out.loc[bad[0], "reasons"]
+    assert "age outside (0.0, 14.0] Gyr by more than 2.0 e_age" in out.loc[bad[0], "reasons"]
     assert abs(out.loc[bad[4], "relation_resid_dex"] - np.log10(3.0)) < 0.1
     clean = out.drop(index=bad)
     assert clean["rejected"].mean() < 0.01
     assert out.loc[bad, "rejected"].all()
+
+
+def test_age_max_allows_for_the_label_error():
+    """A label above age_max within age_max_nsigma of its own error is a possible old star."""
+    frame = label_table(200)
+    frame["age"] = frame["age"].clip(upper=13.0)
+    rows = [5, 6, 7]
+    frame.loc[rows, "age"] = [15.0, 20.5, 19.5]
+    frame.loc[rows, "e_age"] = [3.0, 3.0, 3.0]  # 14 + 2 x 3 = 20 Gyr is the limit
+    out = flag_label_outliers(frame, {"relation_k": 1e9})
+    assert out.loc[rows, "age_invalid"].tolist() == [False, True, False]
+    hard = flag_label_outliers(frame, {"relation_k": 1e9, "age_max_nsigma": 0.0})
+    assert hard.loc[rows, "age_invalid"].all()
+    assert hard["age_invalid"].sum() == out["age_invalid"].sum() + 2
 
 
 def test_label_outliers_bad_input():

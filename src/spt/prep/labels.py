@@ -14,6 +14,9 @@ from spt.io.predictions import LABELS, check_labels
 LABEL_DEFAULTS: dict[str, Any] = {
     "age_min": 0.0,  # exclusive: an age must be positive
     "age_max": 14.0,  # older than the Universe is impossible
+    # ... beyond this many of the label's own errors: a noisy 15 +- 3 Gyr is a possible old star
+    # (0: a hard cut at age_max, which keeps too few of the oldest stars and biases them young)
+    "age_max_nsigma": 2.0,
     "mass_min": 0.5,  # red giants below 0.5 Msun have not had time to evolve
     "mass_max": 5.0,
     "max_rel_err_age": 1.0,  # e_age / age above this: the age is unconstrained
@@ -28,7 +31,7 @@ LABEL_FLAGS = ("age_invalid", "mass_invalid", "large_error", "off_relation")
 
 
 _LABEL_REASONS = {
-    "age_invalid": "age outside ({age_min}, {age_max}] Gyr",
+    "age_invalid": "age outside ({age_min}, {age_max}] Gyr by more than {age_max_nsigma} e_age",
     "mass_invalid": "mass outside [{mass_min}, {mass_max}] Msun",
     "large_error": "relative error above {max_rel_err_age} (age) or {max_rel_err_mass} (mass)",
     "off_relation": "off the age-mass-[Fe/H] relation by > {relation_k} robust sigma",
@@ -98,9 +101,11 @@ def flag_label_outliers(
     age = frame["age"].to_numpy(dtype=np.float64) if "age" in chosen else np.full(n, np.nan)
     mass = frame["mass"].to_numpy(dtype=np.float64) if "mass" in chosen else np.full(n, np.nan)
     out = frame[[col for col in ("kic", "obsid") if col in frame.columns]].copy()
-    out["age_invalid"] = (
-        ~((age > c["age_min"]) & (age <= c["age_max"])) if "age" in chosen else False
-    )
+    e_age = np.zeros(n)
+    if "e_age" in frame.columns:
+        e_age = np.nan_to_num(frame["e_age"].to_numpy(dtype=np.float64), nan=0.0).clip(min=0.0)
+    age_top = c["age_max"] + c["age_max_nsigma"] * e_age
+    out["age_invalid"] = ~((age > c["age_min"]) & (age <= age_top)) if "age" in chosen else False
     out["mass_invalid"] = (
         ~((mass >= c["mass_min"]) & (mass <= c["mass_max"])) if "mass" in chosen else False
     )
