@@ -35,6 +35,15 @@ VARIANTS = [
 ]
 
 
+def delta_p_cells(found: dict[str, list[tuple[float, float]]]) -> list[str]:
+    """ "mean±spread" over seeds of age and mass Delta_P, validation then test."""
+    cells = []
+    for name in ("val", "test"):
+        a = np.array(found[name])
+        cells += [f"{a[:, j].mean():6.2f}±{a[:, j].std():4.2f}" for j in (0, 1)]
+    return cells
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("features", nargs="?", default="results/features")
@@ -66,10 +75,7 @@ def main() -> None:
                 s = scores(prediction_frame(splits[name], mean, std))
                 found[name].append((s["age_delta_p"], s["mass_delta_p"]))
         wall = (time.perf_counter() - start) / args.seeds
-        cells = []
-        for name in ("val", "test"):
-            a = np.array(found[name])
-            cells += [f"{a[:, j].mean():6.2f}±{a[:, j].std():4.2f}" for j in (0, 1)]
+        cells = delta_p_cells(found)
         label = "log" if log_labels else "linear"
         print(f"{layout:<12}{softmax:<13}{label:<8}{cells[0]:>13}{cells[1]:>12}{cells[2]:>13}"
               f"{cells[3]:>12}{wall:>7.0f}", flush=True)  # fmt: skip
