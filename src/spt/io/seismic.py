@@ -32,6 +32,8 @@ SEISMIC_COLUMNS: dict[str, str] = {
     "Phase": "phase",
 }
 REQUIRED = ("KIC", "RAJ2000", "DEJ2000", "Mass", "e_Mass", "Age", "e_Age")
+#: The seismic catalogues' evolutionary-state codes of the ``phase`` column.
+RGB, RED_CLUMP = 1, 2
 
 
 class SeismicFormatError(ValueError):

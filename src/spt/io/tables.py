@@ -114,7 +114,9 @@ def _table_frame(table: Table) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _csv_frame(raw: bytes, where: str, error: type[ValueError]) -> pd.DataFrame:
+def csv_frame(raw: bytes, where: str, error: type[ValueError]) -> pd.DataFrame:
+    """A CSV held in memory (UTF-8, byte-order mark allowed); faults raise ``error`` naming
+    ``where``."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -148,7 +150,7 @@ def read_table(
     if raw[:2] == b"\x1f\x8b":
         raw = _decompress(raw, where, error)
     kind = sniff(raw)
-    reader = {"fits": _fits_frame, "votable": _votable_frame, "csv": _csv_frame}[kind]
+    reader = {"fits": _fits_frame, "votable": _votable_frame, "csv": csv_frame}[kind]
     frame = reader(raw, where, error)
     frame.columns = [re.sub(r"\s+", " ", str(c)).strip() for c in frame.columns]
     return frame, kind

@@ -24,6 +24,7 @@ from spt.model.predict import PredictConfig, predict_mc, predict_with_errors
 from spt.model.spt import SpectralTransformer
 from spt.model.store import read_extra
 from spt.model.uncertainty import (
+    ERROR_FORMS,
     ErrorModel,
     StateModel,
     fit_additive_error_model,
@@ -114,7 +115,7 @@ def fit_trust(
     elif form == "loglinear":
         errors = fit_error_model(mean, std_mc, snr_val, val["y"], val["y_err"], labels=labels)
     else:
-        raise ValueError(f"unknown predict.error_form {form!r}; choose additive or loglinear")
+        raise ValueError(f"unknown predict.error_form {form!r}; choose one of {ERROR_FORMS}")
     chi2 = reconstruction_chi2(
         pca_bundle["pca"], pca_bundle["fill"], val_spectra["flux"], val_spectra["ivar"]
     )

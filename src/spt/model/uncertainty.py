@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
 from spt.io.files import write_bytes
+from spt.io.seismic import RED_CLUMP, RGB
 
 ONE_SIGMA = 0.6827
 
@@ -395,9 +396,6 @@ def fit_additive_error_model(
     )
 
 
-RED_CLUMP = 2  # the seismic catalogues' phase code of core-helium burning (red clump) stars
-
-
 @dataclass(frozen=True)
 class StateModel:
     """Probability that a star is in the red clump, from its PCA vector (logistic regression).
@@ -438,7 +436,7 @@ def fit_state_model(
 
     X = np.asarray(features, dtype=float)
     codes = pd.to_numeric(pd.Series(np.asarray(phase)), errors="coerce").to_numpy()
-    known = np.isfinite(codes) & np.isin(codes, (1, RED_CLUMP)) & np.isfinite(X).all(axis=1)
+    known = np.isfinite(codes) & np.isin(codes, (RGB, RED_CLUMP)) & np.isfinite(X).all(axis=1)
     is_rc = codes[known] == RED_CLUMP
     if min(int(is_rc.sum()), int((~is_rc).sum())) < min_per_class:
         return None

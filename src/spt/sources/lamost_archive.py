@@ -25,7 +25,6 @@ import gzip
 import logging
 import os
 import re
-import tempfile
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -44,12 +43,13 @@ from spt.io.lamost import (
     CATALOG_COLUMNS,
     IDENTITY_KEYS,
     LamostFormatError,
+    lamost_columns,
     read_catalog,
     read_spectrum,
     spectrum_path,
     write_catalog,
 )
-from spt.io.tables import sniff
+from spt.io.tables import csv_frame, sniff
 from spt.sources.download import DownloadJob, DownloadReport, download_many, write_failures
 
 PathLike = str | os.PathLike[str]
@@ -370,17 +370,10 @@ def _html_title(head: bytes) -> str | None:
 
 
 def _read_sample(sample: bytes, path: Path) -> pd.DataFrame:
-    """``read_catalog`` of the first complete lines of a CSV catalogue (errors name ``path``)."""
-    fd, tmp = tempfile.mkstemp(suffix=".csv")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(sample)
-        return read_catalog(tmp)
-    except LamostFormatError as exc:
-        where = f"{path} (its first {len(sample)} bytes)"
-        raise LamostFormatError(str(exc).replace(tmp, where)) from None
-    finally:
-        os.unlink(tmp)
+    """The first complete lines of a CSV catalogue under LAMOST's names, as ``read_catalog``
+    reads a whole file (errors name ``path``)."""
+    where = f"{path} (its first {len(sample)} bytes)"
+    return lamost_columns(csv_frame(sample, where, LamostFormatError), f"{where}: catalogue (csv)")
 
 
 def validate_lrs_catalog(

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from spt.io.predictions import PredictionFormatError, frame_labels
+from spt.io.seismic import RED_CLUMP, RGB
+from spt.model.uncertainty import coverage_table
 from spt.validation.metrics import delta_p, median_rel_residual, robust_scatter, score_table
 
 
@@ -81,7 +83,7 @@ def noise_floor(predictions: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-PHASES = {1: "RGB", 2: "RC"}  # the seismic catalogues' evolutionary-state codes
+PHASES = {RGB: "RGB", RED_CLUMP: "RC"}  # group names of the evolutionary states
 
 
 def trust_groups(snr: np.ndarray, phase: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -140,16 +142,25 @@ def calibration_by_group(
     for label in frame_labels(frame):
         ref, sigma, name = _reference(frame, label, truth)
         pred = frame[label].to_numpy(float)
-        z = np.abs(pred - ref) / sigma
+        covered = coverage_table(pred - ref, sigma, groups)
         for group, mask in groups.items():
-            m = mask & np.isfinite(z)
+            n, within_1, within_2 = covered.get(group, (0, np.nan, np.nan))
+            m = mask & np.isfinite(pred - ref) & np.isfinite(sigma)
             rows.append({
-                "label": label, "reference": name, "group": group, "n": int(m.sum()),
-                "within_1sigma": float(np.mean(z[m] <= 1)) if m.any() else np.nan,
-                "within_2sigma": float(np.mean(z[m] <= 2)) if m.any() else np.nan,
-                "delta_p": delta_p(pred[m], ref[m]) if m.any() else np.nan,
+                "label": label, "reference": name, "group": group, "n": n,
+                "within_1sigma": within_1, "within_2sigma": within_2,
+                "delta_p": delta_p(pred[m], ref[m]) if n else np.nan,
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _equal_count_bins(values: np.ndarray, good: np.ndarray, n_bins: int) -> list[np.ndarray]:
+    """Indices of the ``good`` rows in ``n_bins`` equal-count bins of ``values`` (ascending);
+    none when there are fewer good rows than bins."""
+    rows = np.flatnonzero(good)
+    if len(rows) < n_bins:
+        return []
+    return np.array_split(rows[np.argsort(values[rows], kind="stable")], n_bins)
 
 
 def error_bins(
@@ -165,11 +176,8 @@ def error_bins(
         ref, sigma, name = _reference(frame, label, truth)
         err = frame[label].to_numpy(float) - ref
         good = np.isfinite(err) & np.isfinite(sigma)
-        if good.sum() < n_bins:
-            continue
-        order = np.argsort(sigma[good], kind="stable")
-        for k, idx in enumerate(np.array_split(order, n_bins)):
-            s, e = sigma[good][idx], err[good][idx]
+        for k, idx in enumerate(_equal_count_bins(sigma, good, n_bins)):
+            s, e = sigma[idx], err[idx]
             rms = float(np.sqrt(np.mean(e**2)))
             rows.append({
                 "label": label, "reference": name, "bin": k + 1, "n": len(idx),
@@ -212,11 +220,8 @@ def bias_by_bin(
         for name, table in references:
             ref = _reference(frame, label, table)[0]
             good = np.isfinite(pred) & np.isfinite(ref) & (ref > 0)
-            if good.sum() < n_bins:
-                continue
-            order = np.argsort(ref[good], kind="stable")
-            for k, idx in enumerate(np.array_split(order, n_bins)):
-                p, r = pred[good][idx], ref[good][idx]
+            for k, idx in enumerate(_equal_count_bins(ref, good, n_bins)):
+                p, r = pred[idx], ref[idx]
                 rows.append({
                     "label": label, "reference": name, "bin": k + 1, "n": len(idx),
                     "ref_lo": float(r.min()), "ref_hi": float(r.max()),

@@ -19,9 +19,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from spt.io.seismic import RED_CLUMP, RGB
 from spt.validation.metrics import MAD_TO_SIGMA, delta_p, median_rel_residual, robust_scatter
 
-STATES = {1: "RGB", 2: "red clump"}
+STATES = {RGB: "RGB", RED_CLUMP: "red clump"}
 SUMMARY_STATES = ("RGB", "red clump", "all")
 PER_STAR_COLUMNS = (
     "obsid", "kic", "phase", "state", "age", "age_err", "age_true", "age_iso",
