@@ -12,6 +12,12 @@ It then draws labels with that covariance for the training and test stars, fits 
 mapping it can (gradient boosting) from the drawn labels to the catalogue age and mass, and
 prints the test Delta_P: roughly the best Delta_P these spectra allow, beside the label-noise
 floor (noise-free labels) and the same mapping from exact labels.
+
+It does the same with the information left after the PCA step: the Fisher matrix of the
+star's PCA coefficients (the gradients projected onto the components of
+``results/features/pca.joblib``, with the noise projected likewise) on the pipeline's
+wavelength grid, beside the full spectrum on that same grid. The gap between the two is what
+reducing the spectrum to its components loses, whatever model follows.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import pandas as pd
 import yaml
 from sklearn.ensemble import HistGradientBoostingRegressor
 
+from spt.prep.features import load_pca
 from spt.sources.simulate import SpectrumModel, _efficiency, planck
 from spt.validation.metrics import delta_p
 
@@ -44,8 +51,19 @@ def pixel_sigma(model: SpectrumModel, stars: pd.DataFrame, beta: float) -> np.nd
     return 1.0 / snr
 
 
-def fisher_bound(model: SpectrumModel, stars: pd.DataFrame, beta: float) -> np.ndarray:
-    """Cramér-Rao covariance (n, 6, 6) of PARAMS for each star."""
+def fisher_bound(
+    model: SpectrumModel,
+    stars: pd.DataFrame,
+    beta: float,
+    wavelength: np.ndarray | None = None,
+    components: np.ndarray | None = None,
+) -> np.ndarray:
+    """Cramér-Rao covariance (n, 6, 6) of PARAMS for each star.
+
+    With ``wavelength`` the gradients and noise are taken on that grid (the pipeline's, same
+    log step as the simulator's); with ``components`` (k, pixels) too, the Fisher matrix is
+    that of the PCA coefficients: gradients G = P J and noise covariance P diag(sigma^2) P^T.
+    """
     sigma = pixel_sigma(model, stars, beta)
     grads = []
     for p in PARAMS:
@@ -53,9 +71,22 @@ def fisher_bound(model: SpectrumModel, stars: pd.DataFrame, beta: float) -> np.n
         up[p] += STEPS[p]
         down[p] -= STEPS[p]
         grads.append((model.normalised_flux(up) - model.normalised_flux(down)) / (2 * STEPS[p]))
-    J = np.stack(grads, axis=1) / sigma[:, None, :]  # (n, 6, pixels), whitened
-    fisher = np.einsum("nip,njp->nij", J, J)
-    return np.linalg.inv(fisher)
+    J = np.stack(grads, axis=1)  # (n, 6, pixels)
+    if wavelength is not None:
+        logw = np.log10(wavelength)
+        J, sigma = (
+            np.apply_along_axis(lambda r: np.interp(logw, model.log_wave, r), -1, a)
+            for a in (J, sigma)
+        )
+    if components is None:
+        Jw = J / sigma[:, None, :]  # whitened
+        return np.linalg.inv(np.einsum("nip,njp->nij", Jw, Jw))
+    G = np.einsum("kp,nip->nki", components, J)  # (n, k, 6)
+    out = np.empty((len(stars), len(PARAMS), len(PARAMS)))
+    for i in range(len(stars)):
+        noise = (components * sigma[i] ** 2) @ components.T
+        out[i] = np.linalg.inv(G[i].T @ np.linalg.solve(noise, G[i]))
+    return out
 
 
 def draw(stars: pd.DataFrame, cov: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -87,30 +118,44 @@ def main() -> None:
         d = np.load(args.run_dir / f"results/features/{name}.npz")
         splits[name] = (truth.loc[d["obsid"]].reset_index(), d["y"].astype(float))
     model = SpectrumModel(sim["resolution"], sim["n_forest_lines"], sim["line_list_seed"])
+    bundle = load_pca(args.run_dir / "results/features/pca.joblib")
+    k = bundle["pca"].n_components_
+    wave, components = bundle["wavelength"], bundle["pca"].components_
+    grid = {"grid": {"wavelength": wave}, "pca": {"wavelength": wave, "components": components}}
     rng = np.random.default_rng(0)
     drawn, crb = {}, {}
     for name, (stars, _) in splits.items():
         crb[name] = fisher_bound(model, stars, sim["background_fraction"])
         drawn[name] = draw(stars, crb[name], rng)
-    sd = np.sqrt(np.median(np.diagonal(crb["test"], axis1=1, axis2=2), axis=0))
-    print("median Cramér-Rao 1-sigma of the test stars' labels:")
-    print("  " + ", ".join(f"{p} {s:.3g}" for p, s in zip(PARAMS, sd, strict=True)))
-    cn = crb["test"][:, 4, 4] + crb["test"][:, 5, 5] - 2 * crb["test"][:, 4, 5]
+        for kind, extra in grid.items():
+            crb[f"{name} {kind}"] = fisher_bound(model, stars, sim["background_fraction"], **extra)
+            drawn[f"{name} {kind}"] = draw(stars, crb[f"{name} {kind}"], rng)
     snr = splits["test"][0]["snrg"].median()
-    print(f"  [C/N] {np.sqrt(np.median(cn)):.3g}  (median S/N_g {snr:.0f})")
+    print(f"median Cramér-Rao 1-sigma of the test stars' labels (median S/N_g {snr:.0f}):")
+    for kind in ("", " grid", " pca"):
+        c = crb[f"test{kind}"]
+        sd = np.sqrt(np.median(np.diagonal(c, axis1=1, axis2=2), axis=0))
+        cn = np.sqrt(np.median(c[:, 4, 4] + c[:, 5, 5] - 2 * c[:, 4, 5]))
+        where = {"": "simulator grid", " grid": "pipeline grid", " pca": f"{k} PCA coefficients"}
+        cells = ", ".join(f"{p} {s:.3g}" for p, s in zip(PARAMS, sd, strict=True))
+        print(f"  {where[kind]:<22}{cells}, [C/N] {cn:.3g}")
 
     (train, y_tr), (test, y_te) = splits["train"], splits["test"]
     exact = fit_predict(train[list(PARAMS)].to_numpy(), y_tr, test[list(PARAMS)].to_numpy())
     bound = fit_predict(drawn["train"], y_tr, drawn["test"])
+    on_grid = fit_predict(drawn["train grid"], y_tr, drawn["test grid"])
+    on_pca = fit_predict(drawn["train pca"], y_tr, drawn["test pca"])
     noise_free = test[["age", "mass"]].to_numpy()
-    print(f"{'test split, Delta_P vs catalogue labels':<52}{'age %':>8}{'mass %':>8}")
+    print(f"{'test split, Delta_P vs catalogue labels':<60}{'age %':>8}{'mass %':>8}")
     for name, pred in (
         ("label-noise floor (noise-free labels)", noise_free),
         ("mapping from exact spectral labels", exact),
         ("mapping from Cramér-Rao-limited labels (bound)", bound),
+        ("  the same, pipeline grid (3850-8900 A)", on_grid),
+        (f"  the same, from the {k} PCA coefficients", on_pca),
     ):
         dp = [delta_p(pred[:, j], y_te[:, j]) for j in range(2)]
-        print(f"{name:<52}{dp[0]:>8.2f}{dp[1]:>8.2f}")
+        print(f"{name:<60}{dp[0]:>8.2f}{dp[1]:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -150,6 +150,16 @@ def test_accuracy_against_truth_counts_each_group() -> None:
     assert table.loc["unflagged out-of-domain", "age_within_1sigma"] == 0.0  # |2| > 0.5
     assert table.loc["out-of-domain flagged (recall)", "fraction"] == 0.0
     assert table.loc["in-domain flagged", "fraction"] == 0.5  # 3 and 5 of 1, 2, 3, 5
+    assert not table.index.str.contains("population").any()  # one population: no split
+    # a shifted population is scored beside the base one
+    truth["population"] = ["base", "base", "shifted", "base", "shifted"]
+    table = accuracy_against_truth(rows, truth).set_index("group")
+    assert table.loc["unflagged in-domain giants, base population", "n"] == 1  # obsid 1
+    assert table.loc["unflagged in-domain giants, base population", "age_delta_p"] == 0.0
+    assert table.loc["unflagged in-domain giants, shifted population", "n"] == 1  # obsid 3
+    assert table.loc["unflagged in-domain giants, shifted population", "age_delta_p"] == 25.0
+    assert table.loc["in-domain flagged, shifted population", "fraction"] == 0.5  # 5 of 3, 5
+    assert table.loc["in-domain flagged, base population", "fraction"] == 0.5  # 2 of 1, 2
 
 
 @pytest.mark.parametrize("labels", [("age", "mass"), ("mass",)])

@@ -11,11 +11,13 @@ import pytest
 
 from spt.io.predictions import load_split, split_labels
 from spt.prep.features import (
+    DEFAULTS,
     FeatureConfigError,
     apply_pca,
     build_features,
     fit_pca,
     load_pca,
+    projected_noise,
     split_indices,
     transform_spectra,
 )
@@ -117,7 +119,12 @@ def test_build_features_outputs(tmp_path):
     seen = []
     for name in ("train", "val", "test"):
         with np.load(tmp_path / "f" / f"{name}.npz") as data:
-            assert sorted(data.files) == ["X", "kic", "labels", "obsid", "y", "y_err"]
+            noise = ["X_noise"] if name == "train" else []  # augmentation: training split only
+            expected = ["X", "kic", "labels", "obsid", "y", "y_err", *noise]
+            assert sorted(data.files) == sorted(expected)
+            if noise:
+                assert data["X_noise"].shape == (len(data["X"]), DEFAULTS["noise_draws"], 8)
+                assert data["X_noise"].dtype == np.float32
             assert data["labels"].tolist() == ["age", "mass"]
             assert data["X"].dtype == np.float32 and data["X"].shape[1] == 8
             assert data["y"].dtype == np.float32 and data["y"].shape == (len(data["X"]), 2)
@@ -258,3 +265,40 @@ def test_labels_must_be_known_and_ordered(tmp_path):
 def test_old_split_without_names_reads_as_age_and_mass():
     assert split_labels({"y": np.zeros((2, 2))}) == ("age", "mass")
     assert split_labels({"labels": np.array(["mass"])}) == ("mass",)
+
+
+def test_projected_noise_has_each_spectrums_own_variance():
+    """The draws' covariance is P diag(1/ivar) P^T over usable pixels: a masked pixel adds no
+    noise, a noisier spectrum gets more, and the clean vector cancels (no PCA mean leaks in)."""
+    rng = np.random.default_rng(3)
+    n_pix = 40
+    pca = fit_pca(rng.standard_normal((60, n_pix)), 4)
+    flux = np.ones((2, n_pix), np.float32)
+    ivar = np.full((2, n_pix), 100.0, np.float32)
+    ivar[1] = 25.0  # twice the noise
+    ivar[1, :20] = 0.0  # masked half: only the usable pixels are noisy
+    fill = np.ones(n_pix, np.float32)
+    draws = projected_noise(pca, flux, ivar, fill, 4000, seed=(1, 2))
+    assert draws.shape == (2, 4000, 4) and draws.dtype == np.float32
+    for i in range(2):
+        expected = (pca.components_ / np.where(ivar[i] > 0, ivar[i], np.inf)) @ pca.components_.T
+        got = np.cov(draws[i], rowvar=False)
+        assert np.allclose(np.diag(got), np.diag(expected), rtol=0.1)
+        assert np.allclose(draws[i].mean(axis=0), 0.0, atol=4 * np.sqrt(np.diag(expected) / 4000))
+    again = projected_noise(pca, flux, ivar, fill, 4000, seed=(1, 2))
+    assert np.array_equal(draws, again)
+    assert not np.array_equal(draws, projected_noise(pca, flux, ivar, fill, 4000, seed=(1, 3)))
+    assert projected_noise(pca, flux, ivar, fill, 0, seed=1).shape == (2, 0, 4)
+
+
+def test_noise_draws_setting(tmp_path):
+    npz, table = survey(tmp_path)
+    for name, draws in (("off", 0), ("on", 3)):
+        build_features(npz, table, [0.7, 0.1, 0.2], 6, 4, tmp_path / name, noise_draws=draws)
+    with np.load(tmp_path / "off/train.npz") as off, np.load(tmp_path / "on/train.npz") as on:
+        assert "X_noise" not in off.files and on["X_noise"].shape == (len(on["X"]), 3, 6)
+        assert np.array_equal(off["X"], on["X"])  # the features themselves do not change
+        # the survey's noise is 0.01 per pixel: the draws are that small, not the signal's size
+        assert 0 < np.abs(on["X_noise"]).mean() < 0.1 * np.abs(on["X"]).mean()
+    with pytest.raises(FeatureConfigError, match="noise_draws must be 0 or more"):
+        build_features(npz, table, [0.7, 0.1, 0.2], 6, 4, tmp_path / "x", noise_draws=-1)

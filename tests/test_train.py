@@ -254,6 +254,41 @@ def test_predict_mc_without_dropout_is_the_deterministic_prediction(
     np.testing.assert_allclose(std, 0.0, atol=1e-5)
 
 
+def test_noise_augmentation_draws_from_the_given_noise(
+    data: tuple[np.ndarray, ...], tmp_path: Path
+) -> None:
+    """X_noise changes the training (each row gets one of its draws), reproducibly, a resumed run
+    draws the same noise, and a mis-shaped X_noise is refused."""
+    Xt = data[0]
+    noise = np.random.default_rng(5).normal(0.0, 0.5, (len(Xt), 3, Xt.shape[1]))
+    cfg = TrainConfig.tiny(epochs=3, patience=10)
+    plain, _ = train_model(*data, cfg, tmp_path / "p.pt", progress=False)
+    noisy, h1 = train_model(*data, cfg, tmp_path / "n1.pt", progress=False, X_noise=noise)
+    again, _ = train_model(*data, cfg, tmp_path / "n2.pt", progress=False, X_noise=noise)
+    w = {k: v for k, v in noisy.state_dict().items() if v.is_floating_point()}
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in w.items())
+    assert not all(torch.equal(v, plain.state_dict()[k]) for k, v in w.items())
+    # a checkpoint of the noiseless run is not resumed with noise (the data differ)
+    assert (
+        torch.load(tmp_path / "p.pt", weights_only=True)["fingerprint"]
+        != torch.load(tmp_path / "n1.pt", weights_only=True)["fingerprint"]
+    )
+
+    def interrupt(epoch: int, history: pd.DataFrame) -> None:
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_model(*data, cfg, tmp_path / "r.pt", False, interrupt, X_noise=noise)
+    resumed, h3 = train_model(*data, cfg, tmp_path / "r.pt", progress=False, X_noise=noise)
+    assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in w.items())
+    assert h1["train_loss"].tolist() == h3["train_loss"].tolist()
+    with pytest.raises(ValueError, match=r"X_noise .* must be \(n_train, draws, n_features\)"):
+        train_model(*data, cfg, tmp_path / "b.pt", progress=False, X_noise=noise[:-1])
+    with pytest.raises(ValueError, match="X_noise must be 3-D"):
+        train_model(*data, cfg, tmp_path / "b.pt", progress=False, X_noise=noise[:, 0])
+
+
 def test_invalid_inputs_raise(data: tuple[np.ndarray, ...], tmp_path: Path) -> None:
     Xt, yt, Xv, yv = data
     bad = Xt.copy()

@@ -22,6 +22,7 @@ def main(smk) -> None:
             out_dir=Path(smk.output.train).parent,
             n_bins=cfg["n_bins"],
             labels=cfg["labels"],
+            noise_draws=cfg["noise_draws"],
         )
         flat = {k: v for k, v in summary.items() if not isinstance(v, list | dict)}
         write_csv(

@@ -20,7 +20,10 @@ def main(smk) -> None:
         train, val = load_split(smk.input.train), load_split(smk.input.val)
         p = smk.params
         cfg = config_from_settings(p.train, p.model, p.seed, smk.threads, loss=smk.wildcards.loss)
-        model, history = train_model(train["X"], train["y"], val["X"], val["y"], cfg, p.checkpoint)
+        model, history = train_model(
+            train["X"], train["y"], val["X"], val["y"], cfg, p.checkpoint,
+            X_noise=train.get("X_noise"),
+        )  # fmt: skip
         calibrate_from_settings(model, val, p.predict, p.seed)
         predict = PredictConfig.from_mapping(p.predict)
         val_spectra = rows_of(load_spectra(smk.input.spectra), val["obsid"])

@@ -17,9 +17,13 @@ def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
     Only the labels the catalogue predicts are scored. Groups: every predicted row; unflagged
     rows; unflagged rows of in-domain giants (truth ``domain == "in"``); unflagged
     out-of-domain rows; and the share of out-of-domain (in-domain) stars that carry a flag.
+    When the truth draws in-domain giants from more than one ``population`` (a shifted one,
+    `catalog.field_survey.shifted_fraction`), the in-domain groups are also given per
+    population ("... giants, shifted population"), so a shift's cost shows beside the base.
     """
     labels = [k for k in LABELS if k in catalog.columns and k in truth.columns]
-    joined = catalog.merge(truth[["obsid", "domain", *labels]].rename(
+    extra = ["population"] if "population" in truth else []
+    joined = catalog.merge(truth[["obsid", "domain", *extra, *labels]].rename(
         columns={k: f"{k}_truth" for k in labels}), on="obsid", how="inner")  # fmt: skip
     predicted = np.isfinite(joined[labels].to_numpy(float)).all(axis=1)
     clean = predicted & ~joined["flag_warn"].astype(bool).to_numpy()
@@ -30,6 +34,12 @@ def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
         "unflagged in-domain giants": clean & inside,
         "unflagged out-of-domain": clean & ~inside,
     }
+    populations = joined.loc[inside, "population"].unique() if extra else []
+    if len(populations) > 1:
+        for name in sorted(populations):
+            groups[f"unflagged in-domain giants, {name} population"] = (
+                clean & inside & (joined["population"].to_numpy() == name)
+            )
     rows = []
     for name, mask in groups.items():
         row: dict[str, object] = {"group": name, "n": int(mask.sum())}
@@ -50,6 +60,11 @@ def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
     rows.append({"group": "in-domain flagged", "n": int(inside.sum()),
                  "fraction": float(joined.loc[inside, "flag_warn"].astype(bool).mean())
                  if inside.any() else np.nan})  # fmt: skip
+    for name in sorted(populations) if len(populations) > 1 else []:
+        members = inside & (joined["population"].to_numpy() == name)
+        share = float(joined.loc[members, "flag_warn"].astype(bool).mean())
+        rows.append({"group": f"in-domain flagged, {name} population",
+                     "n": int(members.sum()), "fraction": share})  # fmt: skip
     return pd.DataFrame(rows)
 
 

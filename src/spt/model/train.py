@@ -215,13 +215,22 @@ def _train_epoch(
     y: Tensor,
     cfg: TrainConfig,
     shuffle: torch.Generator,
+    noise: Tensor | None = None,
 ) -> float:
-    """One pass over shuffled mini-batches; returns the mean training loss (train mode)."""
+    """One pass over shuffled mini-batches; returns the mean training loss (train mode).
+
+    With ``noise`` (n, draws, k), each row gets one of its noise realisations added, drawn
+    with the shuffle generator (so a resumed run draws the same ones).
+    """
     model.train()
     total = torch.zeros((), device=X.device)
     for idx in _batches(len(X), cfg.batch_size, shuffle):
+        pick = (
+            None if noise is None else torch.randint(noise.shape[1], idx.shape, generator=shuffle)
+        )
         idx = idx.to(X.device)
-        loss = loss_fn(model(X[idx], encoded=True), y[idx])
+        xb = X[idx] if pick is None else X[idx] + noise[idx, pick.to(X.device)]
+        loss = loss_fn(model(xb, encoded=True), y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:
@@ -250,6 +259,7 @@ def train_model(
     checkpoint_path: str | os.PathLike[str],
     progress: bool = True,
     callback: Callable[[int, pd.DataFrame], None] | None = None,
+    X_noise: np.ndarray | None = None,
 ) -> tuple[SpectralTransformer, pd.DataFrame]:
     """Train an SPT with early stopping; resume from ``checkpoint_path`` if it matches.
 
@@ -260,16 +270,24 @@ def train_model(
     and, on the CPU, gives bit-identical weights to an uninterrupted run. ``callback(epoch,
     history)`` runs after each checkpoint (raising from it interrupts training). Returns the
     best-validation model in eval mode and the per-epoch history (HISTORY_COLUMNS).
+    ``X_noise`` (n_train, draws, k; `spt.prep.features.projected_noise`) turns on noise
+    augmentation: every epoch each training vector gets one of its own noise draws added.
     """
     Xt, Xv = _as_float32("X_train", X_train), _as_float32("X_val", X_val)
     yt, yv = _as_float32("y_train", y_train), _as_float32("y_val", y_val)
     if len(Xt) != len(yt) or len(Xv) != len(yv) or Xt.shape[1] != Xv.shape[1]:
         raise ValueError("X/y lengths or feature counts do not match between the splits")
+    noise = None if X_noise is None else _as_float32("X_noise", X_noise, ndim=3)
+    if noise is not None and (noise.shape[0] != len(Xt) or noise.shape[2] != Xt.shape[1]):
+        raise ValueError(
+            f"X_noise {noise.shape} must be (n_train, draws, n_features) = "
+            f"({len(Xt)}, draws, {Xt.shape[1]})"
+        )
     if len(Xt) < 2 or len(Xv) < 1:
         raise ValueError("need at least 2 training and 1 validation rows")
     device = pick_device(cfg.device)
     path = Path(checkpoint_path)
-    fingerprint = _fingerprint(cfg, [Xt, yt, Xv, yv])
+    fingerprint = _fingerprint(cfg, [Xt, yt, Xv, yv] + ([] if noise is None else [noise]))
 
     with _reproducible(device, cfg.num_threads):
         torch.manual_seed(cfg.seed)
@@ -302,13 +320,14 @@ def train_model(
 
         X_t, y_t = torch.from_numpy(Xt).to(device), torch.from_numpy(yt).to(device)
         X_v, y_v = torch.from_numpy(Xv).to(device), torch.from_numpy(yv).to(device)
+        noise_t = None if noise is None else torch.from_numpy(noise).to(device)
         bar = tqdm(total=cfg.epochs, initial=start, disable=not progress, desc="train SPT")
         for epoch in range(start + 1, cfg.epochs + 1):
             if done:
                 break
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            train_loss = _train_epoch(model, loss_fn, optimizer, X_t, y_t, cfg, shuffle)
+            train_loss = _train_epoch(model, loss_fn, optimizer, X_t, y_t, cfg, shuffle, noise_t)
             val_loss = _mean_loss(model, loss_fn, X_v, y_v, cfg.eval_batch_size)
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(val_loss)

@@ -5,7 +5,10 @@ quantile bins of the labels (age and mass by default) so that every split spans 
 plane; the labels learnt are the config's ``features.labels`` (``[mass]`` or ``[age]`` for a
 seismic table that lacks the other, ours; the paper learns both); masked pixels are
 imputed with the training spectra's per-pixel median before PCA (the training split only, so no
-information from validation or test reaches the features).
+information from validation or test reaches the features). For noise augmentation (ours), the
+training split also carries ``noise_draws`` realisations of each spectrum's own noise (drawn
+from its inverse variance) projected onto the components: SPT then sees in training how its
+input varies with the noise, which a single noisy copy of each star never shows.
 """
 
 from __future__ import annotations
@@ -33,9 +36,12 @@ DEFAULTS: dict[str, Any] = {
     "n_components": 50,
     "n_bins": 4,  # quantile bins per label for the stratification (n_bins**2 strata)
     "labels": list(LABELS),  # labels to learn, in this order: [age, mass], [age] or [mass]
+    "noise_draws": 8,  # noise realisations per training spectrum for augmentation (0: none)
 }
 
 SPLITS = ("train", "val", "test")
+#: Sub-stream of the features seed for the augmentation noise (the split uses the seed itself).
+NOISE_STREAM = 1
 
 
 class FeatureConfigError(ValueError):
@@ -154,6 +160,32 @@ def _column(table: pd.DataFrame, name: str) -> np.ndarray:
     return table[name].to_numpy(dtype=np.float32) if name in table else np.full(len(table), np.nan)
 
 
+def projected_noise(
+    pca: PCA,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    fill: np.ndarray,
+    draws: int,
+    seed: int | Sequence[int],
+) -> np.ndarray:
+    """``draws`` realisations (n, draws, k) of each spectrum's noise in PCA space (float32).
+
+    Each is the projection of the spectrum plus Gaussian noise of variance 1/ivar per usable
+    pixel minus the projection of the spectrum itself (masked pixels keep their fill), so
+    adding one to a star's PCA vector gives a new noisy copy of that star.
+    """
+    out = np.zeros((len(flux), draws, pca.n_components_), dtype=np.float32)
+    if draws < 1 or len(flux) == 0:
+        return out
+    rng = np.random.default_rng(seed)
+    sd = np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), 0.0).astype(np.float32)
+    clean = apply_pca(pca, impute(flux, ivar, fill))
+    for d in range(draws):
+        noisy = flux + rng.standard_normal(flux.shape, dtype=np.float32) * sd
+        out[:, d] = apply_pca(pca, impute(noisy, ivar, fill)) - clean
+    return out
+
+
 def build_features(
     spectra_npz: PathLike,
     table: pd.DataFrame | PathLike,
@@ -163,6 +195,7 @@ def build_features(
     out_dir: PathLike = "features",
     n_bins: int = DEFAULTS["n_bins"],
     labels: Sequence[str] = LABELS,
+    noise_draws: int = DEFAULTS["noise_draws"],
 ) -> dict[str, Any]:
     """Split the selected stars, fit PCA on the training spectra and write the feature files.
 
@@ -170,9 +203,12 @@ def build_features(
     optionally their errors ``e_<label>``); their spectra are looked up in ``spectra_npz`` by
     obsid. Writes ``{train,val,test}.npz`` (``X`` float32 n x k, ``y`` and ``y_err`` float32
     n x len(labels) in the order of ``labels``, ``obsid`` and ``kic`` int64, ``labels`` the
-    names of the y columns) and ``pca.joblib`` atomically and reproducibly. Returns a summary
-    (split sizes, explained variance).
+    names of the y columns) and ``pca.joblib`` atomically and reproducibly; with
+    ``noise_draws`` > 0 the training split also holds ``X_noise`` (n x noise_draws x k,
+    `projected_noise`). Returns a summary (split sizes, explained variance).
     """
+    if noise_draws < 0:
+        raise FeatureConfigError(f"noise_draws must be 0 or more, got {noise_draws}")
     chosen = check_labels(labels)
     if not isinstance(table, pd.DataFrame):
         table = pd.read_csv(table)
@@ -213,17 +249,19 @@ def build_features(
     obsid = table["obsid"].to_numpy(dtype=np.int64)
     kic = table["kic"].to_numpy(dtype=np.int64)
     for name, idx in zip(SPLITS, parts, strict=True):
-        write_npz(
-            out / f"{name}.npz",
-            {
-                "X": apply_pca(pca, impute(flux[idx], ivar[idx], fill)),
-                "y": y[idx],
-                "y_err": y_err[idx],
-                "obsid": obsid[idx],
-                "kic": kic[idx],
-                "labels": np.array(chosen),
-            },
-        )
+        arrays = {
+            "X": apply_pca(pca, impute(flux[idx], ivar[idx], fill)),
+            "y": y[idx],
+            "y_err": y_err[idx],
+            "obsid": obsid[idx],
+            "kic": kic[idx],
+            "labels": np.array(chosen),
+        }
+        if name == "train" and noise_draws > 0:
+            arrays["X_noise"] = projected_noise(
+                pca, flux[idx], ivar[idx], fill, noise_draws, (seed, NOISE_STREAM)
+            )
+        write_npz(out / f"{name}.npz", arrays)
     bundle = {"pca": pca, "fill": fill, "wavelength": data["wavelength"], "seed": seed}
     _dump_joblib(bundle, out / "pca.joblib")
     return {
