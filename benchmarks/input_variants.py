@@ -1,20 +1,21 @@
-"""What SPT gains from the noise, the projection, the token layout and seed ensembles.
+"""What SPT gains from the projection, the noise, the token layout and seed ensembles.
 
-Usage: python benchmarks/input_variants.py RUN_DIR [--seeds 3] [--variants plain noise ...]
+Usage: python benchmarks/input_variants.py RUN_DIR [--seeds 3] [--variants plain weighted ...]
 
 RUN_DIR is a finished default run (``results/features``, ``results/data/spectra.npz`` and, for
-the mock, ``resources/simulated/truth.csv``). Each variant is trained with the configured
-settings (same budget) for the seeds of the main run and its replicates
-(`spt.validation.compare.replicate_seed`), and the script prints Delta_P (age, mass) on the
-validation split (where a choice is made) and the test split, against the catalogue labels
-and, on the mock, the noise-free truth, per seed and for the seed ensemble (geometric mean of
-the members' predictions). Variants:
+the mock, ``resources/simulated/truth.csv``). Each variant's inputs are rebuilt from the run's
+spectra and PCA components, and SPT is trained with the configured settings (same budget) for
+the seeds of the main run and its replicates (`spt.validation.compare.replicate_seed`). The
+script prints Delta_P (age / mass) on the validation split (where a choice is made) and the
+test split, against the catalogue labels and, on the mock, the noise-free truth, per seed and
+for the seed ensemble (geometric mean of the members' predictions). Variants:
 
-- ``plain``: the PCA vectors, no augmentation (the default before noise augmentation);
-- ``noise``: noise augmentation with the run's ``X_noise`` (`features.noise_draws`);
-  ``noise0.5`` and ``noise2`` scale those draws;
-- ``ivar``: an inverse-variance-weighted projection onto the components (weighted least
-  squares per star) instead of the plain projection;
+- ``plain``: the usual projection onto the components, no augmentation;
+- ``plain+noise``: the same with noise augmentation (`spt.prep.features.projected_noise`);
+- ``weighted``: inverse-variance-weighted least squares onto the components
+  (`spt.prep.features.weighted_projection`), no augmentation;
+- ``weighted+noise``: both (the default); ``weighted+noise0.5`` and ``weighted+noise2``
+  scale the noise draws;
 - ``patches``: the normalised spectrum itself, cut into 40 wavelength segments, each a token
   with its own linear map (the ``components`` layout on pixels): attention across wavelength.
 """
@@ -35,51 +36,47 @@ from spt.io.predictions import load_split
 from spt.model.predict import predict
 from spt.model.train import config_from_settings, train_model
 from spt.model.trust import rows_of
-from spt.prep.features import DEFAULTS, NOISE_STREAM, impute, load_pca, projected_noise
+from spt.prep.features import (
+    NOISE_STREAM,
+    apply_pca,
+    impute,
+    load_pca,
+    projected_noise,
+    weighted_projection,
+)
 from spt.prep.spectra import load_spectra
 from spt.validation.compare import replicate_seed
 from spt.validation.metrics import delta_p
 
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = ("plain", "noise", "noise0.5", "noise2", "ivar", "patches")
+VARIANTS = ("plain", "plain+noise", "weighted", "weighted+noise", "weighted+noise0.5",
+            "weighted+noise2", "patches")  # fmt: skip
 PATCHES = 40
 
 
-def weighted_projection(bundle: dict[str, Any], flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
-    """PCA coefficients by inverse-variance-weighted least squares, one star at a time."""
-    pca = bundle["pca"]
-    P = pca.components_.astype(np.float64)
-    resid = impute(flux, ivar, bundle["fill"]).astype(np.float64) - pca.mean_
-    out = np.empty((len(flux), len(P)), dtype=np.float32)
-    for i in range(len(flux)):
-        w = ivar[i] / np.median(ivar[i][ivar[i] > 0])
-        out[i] = np.linalg.solve((P * w) @ P.T + 1e-6 * np.eye(len(P)), (P * w) @ resid[i])
-    return out
-
-
-def inputs(variant: str, run: Path, splits: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
-    """Train/val/test inputs (and noise draws) of one variant."""
-    X = {name: s["X"] for name, s in splits.items()}
-    noise = None
+def inputs(
+    variant: str, run: Path, splits: dict[str, dict[str, np.ndarray]], draws: int
+) -> dict[str, Any]:
+    """Train/val/test inputs (and the training noise draws) of one variant."""
     spectra = load_spectra(run / "results/data/spectra.npz")
     bundle = load_pca(run / "results/features/pca.joblib")
-    if variant.startswith("noise"):
-        scale = float(variant[5:] or 1.0)
-        noise = splits["train"].get("X_noise")
-        if noise is None:  # a run made before noise augmentation: draw as the features rule does
-            own = rows_of(spectra, splits["train"]["obsid"])
-            noise = projected_noise(
-                bundle["pca"], own["flux"], own["ivar"], bundle["fill"],
-                DEFAULTS["noise_draws"], (bundle["seed"], NOISE_STREAM),
-            )  # fmt: skip
-        noise = scale * noise
-    elif variant in ("ivar", "patches"):
-        for name, s in splits.items():
-            own = rows_of(spectra, s["obsid"])
-            if variant == "ivar":
-                X[name] = weighted_projection(bundle, own["flux"], own["ivar"])
-            else:
-                X[name] = impute(own["flux"], own["ivar"], bundle["fill"])
+    pca, fill = bundle["pca"], bundle["fill"]
+    X, own = {}, {}
+    for name, split in splits.items():
+        own[name] = rows_of(spectra, split["obsid"])
+        filled = impute(own[name]["flux"], own[name]["ivar"], fill)
+        if variant == "patches":
+            X[name] = filled
+        elif variant.startswith("weighted"):
+            X[name] = weighted_projection(pca, filled, own[name]["ivar"])
+        else:
+            X[name] = apply_pca(pca, filled)
+    noise = None
+    if "+noise" in variant:
+        scale = float(variant.split("+noise")[1] or 1.0)
+        weighted = variant.startswith("weighted")
+        seed = (bundle["seed"], NOISE_STREAM)
+        noise = scale * projected_noise(pca, own["train"]["ivar"], draws, seed, weighted)
     return {"X": X, "noise": noise}
 
 
@@ -106,9 +103,9 @@ def main() -> None:
             if k != "train"
         }
     head = "".join(f"{f'{k} {r}':>22}" for k in ("val", "test") for r in refs)
-    print(f"{'variant':<10}{'seed':<10}{head}{'s/run':>7}")
+    print(f"{'variant':<18}{'seed':<10}{head}{'s/run':>7}")
     for variant in args.variants:
-        data = inputs(variant, run, splits)
+        data = inputs(variant, run, splits, config["features"]["noise_draws"])
         model_cfg = dict(config["model"])
         if variant == "patches":
             model_cfg |= {"token_layout": "components", "n_tokens": PATCHES}
@@ -126,9 +123,9 @@ def main() -> None:
             for name in logs:
                 logs[name].append(np.log(predict(model, data["X"][name])))
             cells = _cells({k: np.exp(v[-1]) for k, v in logs.items()}, refs)
-            print(f"{variant:<10}{seed:<10}{cells}{wall:>7.0f}", flush=True)
+            print(f"{variant:<18}{seed:<10}{cells}{wall:>7.0f}", flush=True)
         ensemble = {k: np.exp(np.mean(v, axis=0)) for k, v in logs.items()}
-        print(f"{variant:<10}{'ensemble':<10}{_cells(ensemble, refs)}", flush=True)
+        print(f"{variant:<18}{'ensemble':<10}{_cells(ensemble, refs)}", flush=True)
 
 
 def _cells(pred: dict[str, np.ndarray], refs: dict[str, dict[str, np.ndarray]]) -> str:

@@ -20,6 +20,7 @@ from spt.prep.features import (
     projected_noise,
     split_indices,
     transform_spectra,
+    weighted_projection,
 )
 from spt.prep.spectra import write_npz
 
@@ -267,34 +268,62 @@ def test_old_split_without_names_reads_as_age_and_mass():
     assert split_labels({"labels": np.array(["mass"])}) == ("mass",)
 
 
-def test_projected_noise_has_each_spectrums_own_variance():
-    """The draws' covariance is P diag(1/ivar) P^T over usable pixels: a masked pixel adds no
-    noise, a noisier spectrum gets more, and the clean vector cancels (no PCA mean leaks in)."""
+@pytest.mark.parametrize("weighted", [True, False], ids=["weighted", "plain"])
+def test_projected_noise_has_each_spectrums_own_variance(weighted):
+    """The draws' covariance is what the projection does to the pixel noise: plain
+    P diag(1/ivar) P^T, weighted (P diag(ivar) P^T)^-1 (least squares); a masked pixel adds
+    nothing, a noisier spectrum gets more."""
     rng = np.random.default_rng(3)
     n_pix = 40
     pca = fit_pca(rng.standard_normal((60, n_pix)), 4)
-    flux = np.ones((2, n_pix), np.float32)
-    ivar = np.full((2, n_pix), 100.0, np.float32)
+    ivar = np.full((2, n_pix), 100.0)
     ivar[1] = 25.0  # twice the noise
     ivar[1, :20] = 0.0  # masked half: only the usable pixels are noisy
-    fill = np.ones(n_pix, np.float32)
-    draws = projected_noise(pca, flux, ivar, fill, 4000, seed=(1, 2))
+    ivar[1, 30:] = 400.0  # and some pixels far better than others
+    draws = projected_noise(pca, ivar, 4000, seed=(1, 2), weighted=weighted)
     assert draws.shape == (2, 4000, 4) and draws.dtype == np.float32
+    P = pca.components_
     for i in range(2):
-        expected = (pca.components_ / np.where(ivar[i] > 0, ivar[i], np.inf)) @ pca.components_.T
+        inv = np.where(ivar[i] > 0, 1.0 / np.where(ivar[i] > 0, ivar[i], 1.0), 0.0)
+        expected = np.linalg.inv((P * ivar[i]) @ P.T) if weighted else (P * inv) @ P.T
         got = np.cov(draws[i], rowvar=False)
         assert np.allclose(np.diag(got), np.diag(expected), rtol=0.1)
         assert np.allclose(draws[i].mean(axis=0), 0.0, atol=4 * np.sqrt(np.diag(expected) / 4000))
-    again = projected_noise(pca, flux, ivar, fill, 4000, seed=(1, 2))
-    assert np.array_equal(draws, again)
-    assert not np.array_equal(draws, projected_noise(pca, flux, ivar, fill, 4000, seed=(1, 3)))
-    assert projected_noise(pca, flux, ivar, fill, 0, seed=1).shape == (2, 0, 4)
+    assert np.array_equal(draws, projected_noise(pca, ivar, 4000, (1, 2), weighted))
+    assert not np.array_equal(draws, projected_noise(pca, ivar, 4000, (1, 3), weighted))
+    assert projected_noise(pca, ivar, 0, seed=1).shape == (2, 0, 4)
+
+
+def test_weighted_projection_is_least_squares_in_ivar():
+    """Equal weights give the plain projection; a masked pixel's value does not matter; with
+    pixels of very unequal noise the weighted coefficients scatter less than the plain ones."""
+    rng = np.random.default_rng(4)
+    n_pix = 60
+    pca = fit_pca(rng.standard_normal((80, n_pix)), 5)
+    truth = rng.standard_normal((300, 5))
+    clean = truth @ pca.components_ + pca.mean_
+    equal = np.ones((300, n_pix))
+    assert np.allclose(weighted_projection(pca, clean, equal), apply_pca(pca, clean), atol=1e-4)
+    ivar = np.where(np.arange(n_pix) < 30, 1e4, 1.0)[None, :].repeat(300, axis=0)
+    noisy = clean + rng.standard_normal(clean.shape) / np.sqrt(ivar)
+    err_w = weighted_projection(pca, noisy, ivar) - truth
+    err_p = apply_pca(pca, noisy) - truth
+    assert np.sqrt(np.mean(err_w**2)) < 0.2 * np.sqrt(np.mean(err_p**2))
+    masked = ivar.copy()
+    masked[:, 5] = 0.0
+    garbage = noisy.copy()
+    garbage[:, 5] = 1e6
+    assert np.allclose(
+        weighted_projection(pca, garbage, masked), weighted_projection(pca, noisy, masked)
+    )
+    assert weighted_projection(pca, noisy[:0], ivar[:0]).shape == (0, 5)
 
 
 def test_noise_draws_setting(tmp_path):
     npz, table = survey(tmp_path)
     for name, draws in (("off", 0), ("on", 3)):
         build_features(npz, table, [0.7, 0.1, 0.2], 6, 4, tmp_path / name, noise_draws=draws)
+    assert load_pca(tmp_path / "on/pca.joblib")["projection"] == "weighted"
     with np.load(tmp_path / "off/train.npz") as off, np.load(tmp_path / "on/train.npz") as on:
         assert "X_noise" not in off.files and on["X_noise"].shape == (len(on["X"]), 3, 6)
         assert np.array_equal(off["X"], on["X"])  # the features themselves do not change
@@ -302,3 +331,5 @@ def test_noise_draws_setting(tmp_path):
         assert 0 < np.abs(on["X_noise"]).mean() < 0.1 * np.abs(on["X"]).mean()
     with pytest.raises(FeatureConfigError, match="noise_draws must be 0 or more"):
         build_features(npz, table, [0.7, 0.1, 0.2], 6, 4, tmp_path / "x", noise_draws=-1)
+    with pytest.raises(FeatureConfigError, match="projection must be one of"):
+        build_features(npz, table, [0.7, 0.1, 0.2], 6, 4, tmp_path / "x", projection="fast")

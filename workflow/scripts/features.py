@@ -23,6 +23,7 @@ def main(smk) -> None:
             n_bins=cfg["n_bins"],
             labels=cfg["labels"],
             noise_draws=cfg["noise_draws"],
+            projection=cfg["projection"],
         )
         flat = {k: v for k, v in summary.items() if not isinstance(v, list | dict)}
         write_csv(

@@ -5,7 +5,10 @@ quantile bins of the labels (age and mass by default) so that every split spans 
 plane; the labels learnt are the config's ``features.labels`` (``[mass]`` or ``[age]`` for a
 seismic table that lacks the other, ours; the paper learns both); masked pixels are
 imputed with the training spectra's per-pixel median before PCA (the training split only, so no
-information from validation or test reaches the features). For noise augmentation (ours), the
+information from validation or test reaches the features). The PCA is fitted on the imputed
+training spectra; each spectrum's coefficients are then found by inverse-variance-weighted
+least squares (``projection: weighted``, ours), so noisy and masked pixels weigh as little as
+their noise says. For noise augmentation (ours), the
 training split also carries ``noise_draws`` realisations of each spectrum's own noise (drawn
 from its inverse variance) projected onto the components: SPT then sees in training how its
 input varies with the noise, which a single noisy copy of each star never shows.
@@ -37,7 +40,11 @@ DEFAULTS: dict[str, Any] = {
     "n_bins": 4,  # quantile bins per label for the stratification (n_bins**2 strata)
     "labels": list(LABELS),  # labels to learn, in this order: [age, mass], [age] or [mass]
     "noise_draws": 8,  # noise realisations per training spectrum for augmentation (0: none)
+    "projection": "weighted",  # weighted (inverse-variance least squares) | plain
 }
+PROJECTIONS = ("weighted", "plain")
+#: Ridge added to the weighted normal matrices (weights are in units of the median pixel's).
+WEIGHTED_RIDGE = 1e-6
 
 SPLITS = ("train", "val", "test")
 #: Sub-stream of the features seed for the augmentation noise (the split uses the seed itself).
@@ -127,6 +134,58 @@ def apply_pca(pca: PCA, X: np.ndarray) -> np.ndarray:
     return pca.transform(X).astype(np.float32)
 
 
+def _pair_products(pca: PCA) -> tuple[np.ndarray, np.ndarray]:
+    """Products P_k P_l per pixel for k <= l (upper triangle, rows) and their (k, l) indices."""
+    P = pca.components_.astype(np.float64)
+    iu = np.triu_indices(len(P))
+    return (P[iu[0]] * P[iu[1]]).astype(np.float32), np.stack(iu)
+
+
+def _weights(ivar: np.ndarray) -> np.ndarray:
+    """Per-pixel weights: ivar over the spectrum's median usable ivar (scale-free; 0 masked)."""
+    w = np.where(ivar > 0, ivar, 0.0).astype(np.float64)
+    scale = np.array([np.median(row[row > 0]) if (row > 0).any() else 1.0 for row in w])
+    return w / scale[:, None]
+
+
+def _normal_matrices(pca: PCA, w: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """P diag(w_i) P^T (n, k, k) of each spectrum, plus the ridge, by one matrix product."""
+    pairs, (i, j) = _pair_products(pca)
+    k = pca.n_components_
+    out = np.empty((len(w), k, k))
+    for start in range(0, len(w), chunk):
+        # float32 product (twice as fast; the sums of 10^3-10^4 terms keep ~6 digits)
+        flat = w[start : start + chunk].astype(np.float32) @ pairs.T  # (n, k(k+1)/2)
+        out[start : start + chunk, i, j] = flat
+        out[start : start + chunk, j, i] = flat
+    out += WEIGHTED_RIDGE * np.eye(k)
+    return out
+
+
+def weighted_projection(pca: PCA, X: np.ndarray, ivar: np.ndarray) -> np.ndarray:
+    """PCA coefficients by inverse-variance-weighted least squares, per spectrum (float32).
+
+    ``c = argmin sum_p ivar_p (x_p - mean_p - (c P)_p)^2``: noisy pixels (the blue end, sky
+    lines) count as little as their noise allows and masked ones (ivar 0) not at all, where
+    the plain projection weighs every pixel alike. Equal weights give the plain projection.
+    """
+    k = pca.n_components_
+    if X.shape[0] == 0:
+        return np.zeros((0, k), dtype=np.float32)
+    w = _weights(ivar)
+    rhs = ((X.astype(np.float64) - pca.mean_) * w) @ pca.components_.T.astype(np.float64)
+    return np.linalg.solve(_normal_matrices(pca, w), rhs[..., None])[..., 0].astype(np.float32)
+
+
+def project(bundle: Mapping[str, Any], flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
+    """PCA coefficients of spectra with a saved bundle: impute, then project as it says
+    (``projection``: weighted or plain; bundles written before the choice existed: plain)."""
+    filled = impute(flux, ivar, bundle["fill"])
+    if bundle.get("projection", "plain") == "weighted":
+        return weighted_projection(bundle["pca"], filled, ivar)
+    return apply_pca(bundle["pca"], filled)
+
+
 def impute_values(flux: np.ndarray, ivar: np.ndarray, fallback: float = 1.0) -> np.ndarray:
     """Per-pixel median of the usable pixels (ivar > 0) of these spectra; ``fallback`` if none."""
     masked = np.where(ivar > 0, flux, np.nan)
@@ -141,12 +200,13 @@ def impute(flux: np.ndarray, ivar: np.ndarray, fill: np.ndarray) -> np.ndarray:
 
 
 def transform_spectra(bundle: Mapping[str, Any], flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
-    """Features of new spectra with a saved bundle (`load_pca`): impute, then project."""
-    return apply_pca(bundle["pca"], impute(flux, ivar, bundle["fill"]))
+    """Features of new spectra with a saved bundle (`load_pca`): impute, then `project`."""
+    return project(bundle, flux, ivar)
 
 
 def load_pca(path: PathLike) -> dict[str, Any]:
-    """Read ``pca.joblib``: a dict with ``pca`` (sklearn PCA), ``fill`` and ``wavelength``."""
+    """Read ``pca.joblib``: a dict with ``pca`` (sklearn PCA), ``fill``, ``wavelength`` and
+    ``projection``."""
     return joblib.load(path)
 
 
@@ -161,28 +221,26 @@ def _column(table: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def projected_noise(
-    pca: PCA,
-    flux: np.ndarray,
-    ivar: np.ndarray,
-    fill: np.ndarray,
-    draws: int,
-    seed: int | Sequence[int],
+    pca: PCA, ivar: np.ndarray, draws: int, seed: int | Sequence[int], weighted: bool = True
 ) -> np.ndarray:
     """``draws`` realisations (n, draws, k) of each spectrum's noise in PCA space (float32).
 
-    Each is the projection of the spectrum plus Gaussian noise of variance 1/ivar per usable
-    pixel minus the projection of the spectrum itself (masked pixels keep their fill), so
-    adding one to a star's PCA vector gives a new noisy copy of that star.
+    Gaussian noise of variance 1/ivar on each usable pixel (none on masked ones), projected as
+    the features are (``weighted``: `weighted_projection`, else the plain projection); both
+    are linear, so adding one draw to a star's PCA vector gives a new noisy copy of that star.
     """
-    out = np.zeros((len(flux), draws, pca.n_components_), dtype=np.float32)
-    if draws < 1 or len(flux) == 0:
+    out = np.zeros((len(ivar), draws, pca.n_components_), dtype=np.float32)
+    if draws < 1 or len(ivar) == 0:
         return out
     rng = np.random.default_rng(seed)
-    sd = np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), 0.0).astype(np.float32)
-    clean = apply_pca(pca, impute(flux, ivar, fill))
+    good = ivar > 0
+    sd = np.where(good, 1.0 / np.sqrt(np.where(good, ivar, 1.0)), 0.0)
+    P = pca.components_.astype(np.float64)
+    w = _weights(ivar) if weighted else good.astype(np.float64)
+    normal = _normal_matrices(pca, w) if weighted else None
     for d in range(draws):
-        noisy = flux + rng.standard_normal(flux.shape, dtype=np.float32) * sd
-        out[:, d] = apply_pca(pca, impute(noisy, ivar, fill)) - clean
+        rhs = (rng.standard_normal(ivar.shape) * sd * w) @ P.T
+        out[:, d] = rhs if normal is None else np.linalg.solve(normal, rhs[..., None])[..., 0]
     return out
 
 
@@ -196,6 +254,7 @@ def build_features(
     n_bins: int = DEFAULTS["n_bins"],
     labels: Sequence[str] = LABELS,
     noise_draws: int = DEFAULTS["noise_draws"],
+    projection: str = DEFAULTS["projection"],
 ) -> dict[str, Any]:
     """Split the selected stars, fit PCA on the training spectra and write the feature files.
 
@@ -205,10 +264,13 @@ def build_features(
     n x len(labels) in the order of ``labels``, ``obsid`` and ``kic`` int64, ``labels`` the
     names of the y columns) and ``pca.joblib`` atomically and reproducibly; with
     ``noise_draws`` > 0 the training split also holds ``X_noise`` (n x noise_draws x k,
-    `projected_noise`). Returns a summary (split sizes, explained variance).
+    `projected_noise`). ``projection`` (`PROJECTIONS`) is how spectra become coefficients
+    (`project`), kept in the bundle. Returns a summary (split sizes, explained variance).
     """
     if noise_draws < 0:
         raise FeatureConfigError(f"noise_draws must be 0 or more, got {noise_draws}")
+    if projection not in PROJECTIONS:
+        raise FeatureConfigError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
     chosen = check_labels(labels)
     if not isinstance(table, pd.DataFrame):
         table = pd.read_csv(table)
@@ -245,12 +307,14 @@ def build_features(
     train = parts[0]
     fill = impute_values(flux[train], ivar[train])
     pca = fit_pca(impute(flux[train], ivar[train], fill), n_components, seed)
+    bundle = {"pca": pca, "fill": fill, "wavelength": data["wavelength"], "seed": seed,
+              "projection": projection}  # fmt: skip
     out = Path(out_dir)
     obsid = table["obsid"].to_numpy(dtype=np.int64)
     kic = table["kic"].to_numpy(dtype=np.int64)
     for name, idx in zip(SPLITS, parts, strict=True):
         arrays = {
-            "X": apply_pca(pca, impute(flux[idx], ivar[idx], fill)),
+            "X": project(bundle, flux[idx], ivar[idx]),
             "y": y[idx],
             "y_err": y_err[idx],
             "obsid": obsid[idx],
@@ -259,10 +323,9 @@ def build_features(
         }
         if name == "train" and noise_draws > 0:
             arrays["X_noise"] = projected_noise(
-                pca, flux[idx], ivar[idx], fill, noise_draws, (seed, NOISE_STREAM)
+                pca, ivar[idx], noise_draws, (seed, NOISE_STREAM), projection == "weighted"
             )
         write_npz(out / f"{name}.npz", arrays)
-    bundle = {"pca": pca, "fill": fill, "wavelength": data["wavelength"], "seed": seed}
     _dump_joblib(bundle, out / "pca.joblib")
     return {
         "n_train": int(parts[0].size),
