@@ -15,9 +15,10 @@ floor (noise-free labels) and the same mapping from exact labels.
 
 It does the same with the information left after the PCA step: the Fisher matrix of the
 star's PCA coefficients (the gradients projected onto the components of
-``results/features/pca.joblib``, with the noise projected likewise) on the pipeline's
-wavelength grid, beside the full spectrum on that same grid. The gap between the two is what
-reducing the spectrum to its components loses, whatever model follows.
+``results/features/pca.joblib``, with the noise projected likewise; for the plain and for the
+inverse-variance-weighted projection) on the pipeline's wavelength grid, beside the full
+spectrum on that same grid. The gap between them is what reducing the spectrum to its
+components loses, whatever model follows.
 """
 
 from __future__ import annotations
@@ -57,12 +58,16 @@ def fisher_bound(
     beta: float,
     wavelength: np.ndarray | None = None,
     components: np.ndarray | None = None,
+    weighted: bool = False,
 ) -> np.ndarray:
     """Cramér-Rao covariance (n, 6, 6) of PARAMS for each star.
 
     With ``wavelength`` the gradients and noise are taken on that grid (the pipeline's, same
     log step as the simulator's); with ``components`` (k, pixels) too, the Fisher matrix is
-    that of the PCA coefficients: gradients G = P J and noise covariance P diag(sigma^2) P^T.
+    that of the PCA coefficients: gradients G = P J and noise covariance P diag(sigma^2) P^T
+    for the plain projection; for the inverse-variance-weighted one (``weighted``) the
+    coefficients are A^-1 P W f with A = P W P^T, W = diag(1/sigma^2), so F = G'^T A^-1 G'
+    with G' = P W J.
     """
     sigma = pixel_sigma(model, stars, beta)
     grads = []
@@ -81,11 +86,13 @@ def fisher_bound(
     if components is None:
         Jw = J / sigma[:, None, :]  # whitened
         return np.linalg.inv(np.einsum("nip,njp->nij", Jw, Jw))
-    G = np.einsum("kp,nip->nki", components, J)  # (n, k, 6)
+    scale = sigma**-2 if weighted else np.ones_like(sigma)
+    G = np.einsum("kp,nip->nki", components, J * scale[:, None, :])  # (n, k, 6)
     out = np.empty((len(stars), len(PARAMS), len(PARAMS)))
     for i in range(len(stars)):
-        noise = (components * sigma[i] ** 2) @ components.T
-        out[i] = np.linalg.inv(G[i].T @ np.linalg.solve(noise, G[i]))
+        power = -2 if weighted else 2
+        middle = (components * sigma[i] ** power) @ components.T
+        out[i] = np.linalg.inv(G[i].T @ np.linalg.solve(middle, G[i]))
     return out
 
 
@@ -121,7 +128,11 @@ def main() -> None:
     bundle = load_pca(args.run_dir / "results/features/pca.joblib")
     k = bundle["pca"].n_components_
     wave, components = bundle["wavelength"], bundle["pca"].components_
-    grid = {"grid": {"wavelength": wave}, "pca": {"wavelength": wave, "components": components}}
+    grid = {
+        "grid": {"wavelength": wave},
+        "pca": {"wavelength": wave, "components": components},
+        "weighted": {"wavelength": wave, "components": components, "weighted": True},
+    }
     rng = np.random.default_rng(0)
     drawn, crb = {}, {}
     for name, (stars, _) in splits.items():
@@ -132,11 +143,12 @@ def main() -> None:
             drawn[f"{name} {kind}"] = draw(stars, crb[f"{name} {kind}"], rng)
     snr = splits["test"][0]["snrg"].median()
     print(f"median Cramér-Rao 1-sigma of the test stars' labels (median S/N_g {snr:.0f}):")
-    for kind in ("", " grid", " pca"):
+    for kind in ("", " grid", " pca", " weighted"):
         c = crb[f"test{kind}"]
         sd = np.sqrt(np.median(np.diagonal(c, axis1=1, axis2=2), axis=0))
         cn = np.sqrt(np.median(c[:, 4, 4] + c[:, 5, 5] - 2 * c[:, 4, 5]))
-        where = {"": "simulator grid", " grid": "pipeline grid", " pca": f"{k} PCA coefficients"}
+        where = {"": "simulator grid", " grid": "pipeline grid", " pca": f"{k} PCA coefficients",
+                 " weighted": f"{k} weighted coefficients"}  # fmt: skip
         cells = ", ".join(f"{p} {s:.3g}" for p, s in zip(PARAMS, sd, strict=True))
         print(f"  {where[kind]:<22}{cells}, [C/N] {cn:.3g}")
 
@@ -145,17 +157,19 @@ def main() -> None:
     bound = fit_predict(drawn["train"], y_tr, drawn["test"])
     on_grid = fit_predict(drawn["train grid"], y_tr, drawn["test grid"])
     on_pca = fit_predict(drawn["train pca"], y_tr, drawn["test pca"])
+    on_weighted = fit_predict(drawn["train weighted"], y_tr, drawn["test weighted"])
     noise_free = test[["age", "mass"]].to_numpy()
-    print(f"{'test split, Delta_P vs catalogue labels':<60}{'age %':>8}{'mass %':>8}")
+    print(f"{'test split, Delta_P vs catalogue labels':<68}{'age %':>8}{'mass %':>8}")
     for name, pred in (
         ("label-noise floor (noise-free labels)", noise_free),
         ("mapping from exact spectral labels", exact),
         ("mapping from Cramér-Rao-limited labels (bound)", bound),
         ("  the same, pipeline grid (3850-8900 A)", on_grid),
-        (f"  the same, from the {k} PCA coefficients", on_pca),
+        (f"  the same, from the {k} PCA coefficients (plain projection)", on_pca),
+        (f"  the same, from the {k} PCA coefficients (weighted projection)", on_weighted),
     ):
         dp = [delta_p(pred[:, j], y_te[:, j]) for j in range(2)]
-        print(f"{name:<60}{dp[0]:>8.2f}{dp[1]:>8.2f}")
+        print(f"{name:<68}{dp[0]:>8.2f}{dp[1]:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -289,6 +289,42 @@ def test_noise_augmentation_draws_from_the_given_noise(
         train_model(*data, cfg, tmp_path / "b.pt", progress=False, X_noise=noise[:, 0])
 
 
+def test_weight_average_is_what_is_scored_and_returned(
+    data: tuple[np.ndarray, ...], tmp_path: Path
+) -> None:
+    """With ema_decay the returned weights are the moving average (not the last step's), the
+    validation loss is the average's, and a resumed run is bit-identical (the average is in
+    the checkpoint)."""
+    cfg = TrainConfig.tiny(epochs=3, patience=10, ema_decay=0.9)
+    plain, _ = train_model(*data, TrainConfig.tiny(epochs=3, patience=10), tmp_path / "p.pt",
+                           progress=False)  # fmt: skip
+    ema, history = train_model(*data, cfg, tmp_path / "e.pt", progress=False)
+    ckpt = torch.load(tmp_path / "e.pt", weights_only=False)
+    averaged = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k != "n_averaged"}
+    best = ckpt["best_epoch"]
+    assert int(ckpt["ema"]["n_averaged"]) == 3 * 12  # 384 rows / 32 per batch, 3 epochs
+    assert all(torch.equal(v, ckpt["best"][k]) for k, v in ema.state_dict().items())
+    if best == 3:  # the best epoch is the last: the returned model is the running average
+        assert all(torch.equal(v, averaged[k]) for k, v in ema.state_dict().items())
+    assert not torch.equal(ema.state_dict()["head.3.weight"], ckpt["model"]["head.3.weight"])
+    assert not torch.equal(ema.state_dict()["head.3.weight"], plain.state_dict()["head.3.weight"])
+    Xv, yv = data[2], data[3]
+    loss_fn = make_loss("mahalanobis", ema.encode_labels(data[1]).astype(np.float32))
+    with torch.no_grad():
+        encoded = torch.from_numpy(ema.encode_labels(yv).astype(np.float32))
+        val = float(loss_fn(ema(torch.from_numpy(Xv.astype(np.float32)), encoded=True), encoded))
+    assert val == pytest.approx(history["val_loss"].min(), rel=1e-5)
+
+    def interrupt(epoch: int, history: pd.DataFrame) -> None:
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_model(*data, cfg, tmp_path / "r.pt", False, interrupt)
+    resumed, _ = train_model(*data, cfg, tmp_path / "r.pt", progress=False)
+    assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in ema.state_dict().items())
+
+
 def test_invalid_inputs_raise(data: tuple[np.ndarray, ...], tmp_path: Path) -> None:
     Xt, yt, Xv, yv = data
     bad = Xt.copy()

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from spt.io.files import atomic_path
@@ -66,6 +67,7 @@ class TrainConfig:
     scheduler: str = "cosine"
     grad_clip: float | None = 1.0
     eval_batch_size: int = 1024
+    ema_decay: float = 0.99
 
     @classmethod
     def tiny(cls, **overrides: Any) -> TrainConfig:
@@ -78,6 +80,7 @@ class TrainConfig:
             "device": "cpu",
             "model": dict(TINY_MODEL),
             "num_threads": 1,
+            "ema_decay": 0.0,  # two epochs are too few steps for an average to forget the start
         }
         return cls(**(base | overrides))
 
@@ -216,11 +219,13 @@ def _train_epoch(
     cfg: TrainConfig,
     shuffle: torch.Generator,
     noise: Tensor | None = None,
+    ema: AveragedModel | None = None,
 ) -> float:
     """One pass over shuffled mini-batches; returns the mean training loss (train mode).
 
     With ``noise`` (n, draws, k), each row gets one of its noise realisations added, drawn
-    with the shuffle generator (so a resumed run draws the same ones).
+    with the shuffle generator (so a resumed run draws the same ones). ``ema`` is updated after
+    every step.
     """
     model.train()
     total = torch.zeros((), device=X.device)
@@ -236,6 +241,8 @@ def _train_epoch(
         if cfg.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
+        if ema is not None:
+            ema.update_parameters(model)
         total += loss.detach() * len(idx)
     return float(total) / len(X)
 
@@ -300,8 +307,13 @@ def train_model(
         loss_fn = make_loss(cfg.loss, yt, **cfg.loss_options).to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = _make_scheduler(cfg, optimizer)
+        ema = None
+        if cfg.ema_decay > 0:
+            decay = get_ema_multi_avg_fn(cfg.ema_decay)
+            ema = AveragedModel(model, multi_avg_fn=decay, use_buffers=True)
+        scored = model if ema is None else ema.module
         history: list[dict[str, float]] = []
-        best = {"loss": math.inf, "epoch": 0, "state": _cpu_state(model)}
+        best = {"loss": math.inf, "epoch": 0, "state": _cpu_state(scored)}
         bad_epochs, done, start = 0, False, 0
 
         ckpt = _read_checkpoint(path, fingerprint, device)
@@ -310,6 +322,8 @@ def train_model(
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
             _set_rng_state(ckpt["rng"], device, shuffle)
+            if ema is not None:
+                ema.load_state_dict(ckpt["ema"])
             history = [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in ckpt["history"]]
             best = {"loss": ckpt["best_loss"], "epoch": ckpt["best_epoch"], "state": ckpt["best"]}
             bad_epochs, done, start = ckpt["bad_epochs"], ckpt["done"], ckpt["epoch"]
@@ -327,14 +341,16 @@ def train_model(
                 break
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            train_loss = _train_epoch(model, loss_fn, optimizer, X_t, y_t, cfg, shuffle, noise_t)
-            val_loss = _mean_loss(model, loss_fn, X_v, y_v, cfg.eval_batch_size)
+            train_loss = _train_epoch(
+                model, loss_fn, optimizer, X_t, y_t, cfg, shuffle, noise_t, ema
+            )
+            val_loss = _mean_loss(scored, loss_fn, X_v, y_v, cfg.eval_batch_size)
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(val_loss)
             else:
                 scheduler.step()
             if val_loss < best["loss"]:
-                best = {"loss": val_loss, "epoch": epoch, "state": _cpu_state(model)}
+                best = {"loss": val_loss, "epoch": epoch, "state": _cpu_state(scored)}
                 bad_epochs = 0
             else:
                 bad_epochs += 1
@@ -357,6 +373,7 @@ def train_model(
                     "epoch": epoch,
                     "done": done,
                     "model": _cpu_state(model),
+                    "ema": None if ema is None else ema.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "rng": _rng_state(device, shuffle),
