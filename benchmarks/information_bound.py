@@ -150,7 +150,7 @@ def main() -> None:
         where = {"": "simulator grid", " grid": "pipeline grid", " pca": f"{k} PCA coefficients",
                  " weighted": f"{k} weighted coefficients"}  # fmt: skip
         cells = ", ".join(f"{p} {s:.3g}" for p, s in zip(PARAMS, sd, strict=True))
-        print(f"  {where[kind]:<22}{cells}, [C/N] {cn:.3g}")
+        print(f"  {where[kind]:<26}{cells}, [C/N] {cn:.3g}")
 
     (train, y_tr), (test, y_te) = splits["train"], splits["test"]
     exact = fit_predict(train[list(PARAMS)].to_numpy(), y_tr, test[list(PARAMS)].to_numpy())
