@@ -177,15 +177,6 @@ def weighted_projection(pca: PCA, X: np.ndarray, ivar: np.ndarray) -> np.ndarray
     return np.linalg.solve(_normal_matrices(pca, w), rhs[..., None])[..., 0].astype(np.float32)
 
 
-def project(bundle: Mapping[str, Any], flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
-    """PCA coefficients of spectra with a saved bundle: impute, then project as it says
-    (``projection``: weighted or plain; bundles written before the choice existed: plain)."""
-    filled = impute(flux, ivar, bundle["fill"])
-    if bundle.get("projection", "plain") == "weighted":
-        return weighted_projection(bundle["pca"], filled, ivar)
-    return apply_pca(bundle["pca"], filled)
-
-
 def impute_values(flux: np.ndarray, ivar: np.ndarray, fallback: float = 1.0) -> np.ndarray:
     """Per-pixel median of the usable pixels (ivar > 0) of these spectra; ``fallback`` if none."""
     masked = np.where(ivar > 0, flux, np.nan)
@@ -200,8 +191,12 @@ def impute(flux: np.ndarray, ivar: np.ndarray, fill: np.ndarray) -> np.ndarray:
 
 
 def transform_spectra(bundle: Mapping[str, Any], flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
-    """Features of new spectra with a saved bundle (`load_pca`): impute, then `project`."""
-    return project(bundle, flux, ivar)
+    """PCA coefficients of spectra with a saved bundle (`load_pca`): impute, then project as the
+    bundle says (``projection``: weighted or plain; bundles from before the choice: plain)."""
+    filled = impute(flux, ivar, bundle["fill"])
+    if bundle.get("projection", "plain") == "weighted":
+        return weighted_projection(bundle["pca"], filled, ivar)
+    return apply_pca(bundle["pca"], filled)
 
 
 def load_pca(path: PathLike) -> dict[str, Any]:
@@ -265,7 +260,7 @@ def build_features(
     names of the y columns) and ``pca.joblib`` atomically and reproducibly; with
     ``noise_draws`` > 0 the training split also holds ``X_noise`` (n x noise_draws x k,
     `projected_noise`). ``projection`` (`PROJECTIONS`) is how spectra become coefficients
-    (`project`), kept in the bundle. Returns a summary (split sizes, explained variance).
+    (`transform_spectra`), kept in the bundle. Returns a summary (split sizes, explained variance).
     """
     if noise_draws < 0:
         raise FeatureConfigError(f"noise_draws must be 0 or more, got {noise_draws}")
@@ -314,7 +309,7 @@ def build_features(
     kic = table["kic"].to_numpy(dtype=np.int64)
     for name, idx in zip(SPLITS, parts, strict=True):
         arrays = {
-            "X": project(bundle, flux[idx], ivar[idx]),
+            "X": transform_spectra(bundle, flux[idx], ivar[idx]),
             "y": y[idx],
             "y_err": y_err[idx],
             "obsid": obsid[idx],
