@@ -88,9 +88,9 @@ def fisher_bound(
         return np.linalg.inv(np.einsum("nip,njp->nij", Jw, Jw))
     scale = sigma**-2 if weighted else np.ones_like(sigma)
     G = np.einsum("kp,nip->nki", components, J * scale[:, None, :])  # (n, k, 6)
+    power = -2 if weighted else 2  # A = P W P^T, or the noise covariance P diag(sigma^2) P^T
     out = np.empty((len(stars), len(PARAMS), len(PARAMS)))
     for i in range(len(stars)):
-        power = -2 if weighted else 2
         middle = (components * sigma[i] ** power) @ components.T
         out[i] = np.linalg.inv(G[i].T @ np.linalg.solve(middle, G[i]))
     return out

@@ -13,7 +13,7 @@ for the seed ensemble (geometric mean of the members' predictions). Variants:
 - ``plain``: the usual projection onto the components, no augmentation;
 - ``plain+noise``: the same with noise augmentation (`spt.prep.features.projected_noise`);
 - ``weighted``: inverse-variance-weighted least squares onto the components
-  (`spt.prep.features.weighted_projection`), no augmentation;
+  (`spt.prep.features.weighted_projection`, through `transform_spectra`), no augmentation;
 - ``weighted+noise``: both (the default); ``weighted+noise0.5`` and ``weighted+noise2``
   scale the noise draws;
 - ``patches``: the normalised spectrum itself, cut into 40 wavelength segments, each a token
@@ -36,14 +36,7 @@ from spt.io.predictions import load_split
 from spt.model.predict import predict
 from spt.model.train import config_from_settings, train_model
 from spt.model.trust import rows_of
-from spt.prep.features import (
-    NOISE_STREAM,
-    apply_pca,
-    impute,
-    load_pca,
-    projected_noise,
-    weighted_projection,
-)
+from spt.prep.features import NOISE_STREAM, impute, load_pca, projected_noise, transform_spectra
 from spt.prep.spectra import load_spectra
 from spt.validation.compare import replicate_seed
 from spt.validation.metrics import delta_p
@@ -55,28 +48,28 @@ PATCHES = 40
 
 
 def inputs(
-    variant: str, run: Path, splits: dict[str, dict[str, np.ndarray]], draws: int
+    variant: str,
+    spectra: dict[str, np.ndarray],
+    bundle: dict[str, Any],
+    splits: dict[str, dict[str, np.ndarray]],
+    draws: int,
 ) -> dict[str, Any]:
     """Train/val/test inputs (and the training noise draws) of one variant."""
-    spectra = load_spectra(run / "results/data/spectra.npz")
-    bundle = load_pca(run / "results/features/pca.joblib")
-    pca, fill = bundle["pca"], bundle["fill"]
+    projection = "weighted" if variant.startswith("weighted") else "plain"
     X, own = {}, {}
     for name, split in splits.items():
         own[name] = rows_of(spectra, split["obsid"])
-        filled = impute(own[name]["flux"], own[name]["ivar"], fill)
+        flux, ivar = own[name]["flux"], own[name]["ivar"]
         if variant == "patches":
-            X[name] = filled
-        elif variant.startswith("weighted"):
-            X[name] = weighted_projection(pca, filled, own[name]["ivar"])
+            X[name] = impute(flux, ivar, bundle["fill"])
         else:
-            X[name] = apply_pca(pca, filled)
+            X[name] = transform_spectra({**bundle, "projection": projection}, flux, ivar)
     noise = None
     if "+noise" in variant:
         scale = float(variant.split("+noise")[1] or 1.0)
-        weighted = variant.startswith("weighted")
         seed = (bundle["seed"], NOISE_STREAM)
-        noise = scale * projected_noise(pca, own["train"]["ivar"], draws, seed, weighted)
+        ivar = own["train"]["ivar"]
+        noise = scale * projected_noise(bundle["pca"], ivar, draws, seed, projection)
     return {"X": X, "noise": noise}
 
 
@@ -104,8 +97,10 @@ def main() -> None:
         }
     head = "".join(f"{f'{k} {r}':>22}" for k in ("val", "test") for r in refs)
     print(f"{'variant':<18}{'seed':<10}{head}{'s/run':>7}")
+    spectra = load_spectra(run / "results/data/spectra.npz")
+    bundle = load_pca(run / "results/features/pca.joblib")
     for variant in args.variants:
-        data = inputs(variant, run, splits, config["features"]["noise_draws"])
+        data = inputs(variant, spectra, bundle, splits, config["features"]["noise_draws"])
         model_cfg = dict(config["model"])
         if variant == "patches":
             model_cfg |= {"token_layout": "components", "n_tokens": PATCHES}

@@ -268,8 +268,8 @@ def test_old_split_without_names_reads_as_age_and_mass():
     assert split_labels({"labels": np.array(["mass"])}) == ("mass",)
 
 
-@pytest.mark.parametrize("weighted", [True, False], ids=["weighted", "plain"])
-def test_projected_noise_has_each_spectrums_own_variance(weighted):
+@pytest.mark.parametrize("projection", ["weighted", "plain"])
+def test_projected_noise_has_each_spectrums_own_variance(projection):
     """The draws' covariance is what the projection does to the pixel noise: plain
     P diag(1/ivar) P^T, weighted (P diag(ivar) P^T)^-1 (least squares); a masked pixel adds
     nothing, a noisier spectrum gets more."""
@@ -280,7 +280,8 @@ def test_projected_noise_has_each_spectrums_own_variance(weighted):
     ivar[1] = 25.0  # twice the noise
     ivar[1, :20] = 0.0  # masked half: only the usable pixels are noisy
     ivar[1, 30:] = 400.0  # and some pixels far better than others
-    draws = projected_noise(pca, ivar, 4000, seed=(1, 2), weighted=weighted)
+    weighted = projection == "weighted"
+    draws = projected_noise(pca, ivar, 4000, seed=(1, 2), projection=projection)
     assert draws.shape == (2, 4000, 4) and draws.dtype == np.float32
     P = pca.components_
     for i in range(2):
@@ -289,8 +290,8 @@ def test_projected_noise_has_each_spectrums_own_variance(weighted):
         got = np.cov(draws[i], rowvar=False)
         assert np.allclose(np.diag(got), np.diag(expected), rtol=0.1)
         assert np.allclose(draws[i].mean(axis=0), 0.0, atol=4 * np.sqrt(np.diag(expected) / 4000))
-    assert np.array_equal(draws, projected_noise(pca, ivar, 4000, (1, 2), weighted))
-    assert not np.array_equal(draws, projected_noise(pca, ivar, 4000, (1, 3), weighted))
+    assert np.array_equal(draws, projected_noise(pca, ivar, 4000, (1, 2), projection))
+    assert not np.array_equal(draws, projected_noise(pca, ivar, 4000, (1, 3), projection))
     assert projected_noise(pca, ivar, 0, seed=1).shape == (2, 0, 4)
 
 

@@ -34,12 +34,12 @@ def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
         "unflagged in-domain giants": clean & inside,
         "unflagged out-of-domain": clean & ~inside,
     }
-    populations = joined.loc[inside, "population"].unique() if extra else []
-    if len(populations) > 1:
-        for name in sorted(populations):
-            groups[f"unflagged in-domain giants, {name} population"] = (
-                clean & inside & (joined["population"].to_numpy() == name)
-            )
+    found = sorted(joined.loc[inside, "population"].unique()) if extra else []
+    populations = found if len(found) > 1 else []  # one population: nothing to split
+    for name in populations:
+        groups[f"unflagged in-domain giants, {name} population"] = (
+            clean & inside & (joined["population"].to_numpy() == name)
+        )
     rows = []
     for name, mask in groups.items():
         row: dict[str, object] = {"group": name, "n": int(mask.sum())}
@@ -60,7 +60,7 @@ def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
     rows.append({"group": "in-domain flagged", "n": int(inside.sum()),
                  "fraction": float(joined.loc[inside, "flag_warn"].astype(bool).mean())
                  if inside.any() else np.nan})  # fmt: skip
-    for name in sorted(populations) if len(populations) > 1 else []:
+    for name in populations:
         members = inside & (joined["population"].to_numpy() == name)
         share = float(joined.loc[members, "flag_warn"].astype(bool).mean())
         rows.append({"group": f"in-domain flagged, {name} population",

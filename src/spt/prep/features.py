@@ -216,12 +216,16 @@ def _column(table: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def projected_noise(
-    pca: PCA, ivar: np.ndarray, draws: int, seed: int | Sequence[int], weighted: bool = True
+    pca: PCA,
+    ivar: np.ndarray,
+    draws: int,
+    seed: int | Sequence[int],
+    projection: str = DEFAULTS["projection"],
 ) -> np.ndarray:
     """``draws`` realisations (n, draws, k) of each spectrum's noise in PCA space (float32).
 
     Gaussian noise of variance 1/ivar on each usable pixel (none on masked ones), projected as
-    the features are (``weighted``: `weighted_projection`, else the plain projection); both
+    the features are (``projection``, `PROJECTIONS`: `weighted_projection` or plain); both
     are linear, so adding one draw to a star's PCA vector gives a new noisy copy of that star.
     """
     out = np.zeros((len(ivar), draws, pca.n_components_), dtype=np.float32)
@@ -231,6 +235,7 @@ def projected_noise(
     good = ivar > 0
     sd = np.where(good, 1.0 / np.sqrt(np.where(good, ivar, 1.0)), 0.0)
     P = pca.components_.astype(np.float64)
+    weighted = projection == "weighted"
     w = _weights(ivar) if weighted else good.astype(np.float64)
     normal = _normal_matrices(pca, w) if weighted else None
     for d in range(draws):
@@ -318,7 +323,7 @@ def build_features(
         }
         if name == "train" and noise_draws > 0:
             arrays["X_noise"] = projected_noise(
-                pca, ivar[idx], noise_draws, (seed, NOISE_STREAM), projection == "weighted"
+                pca, ivar[idx], noise_draws, (seed, NOISE_STREAM), projection
             )
         write_npz(out / f"{name}.npz", arrays)
     _dump_joblib(bundle, out / "pca.joblib")
