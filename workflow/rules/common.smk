@@ -68,6 +68,15 @@ def spt_runs(loss, replicates=REPLICATES):
     return main + expand(paths, loss=loss, replicate=replicates)
 
 
+def calibration_folds(wildcards):
+    """Out-of-fold predictions that calibrate the errors of the paper's model
+    (predict.calibration_folds >= 2); none for the ablation's models (validation split)."""
+    n_folds = config["predict"]["calibration_folds"]
+    if wildcards.loss != SPT_LOSS or n_folds < 2:
+        return []
+    return expand(rules.crossfit_spt.output[0], loss=wildcards.loss, fold=range(n_folds))
+
+
 def trust_reference(wildcards):
     """The mock's noise-free truth, what the quoted errors are scored against; none for real
     data (then the catalogue labels with their errors)."""

@@ -29,6 +29,9 @@ class PredictConfig:
     ``floor`` (MC spread with that floor); ``error_form`` the per-star model's form
     (`spt.model.uncertainty`: ``additive``, default, or ``loglinear``). ``flag_percentile``
     sets the validation percentile of the quality flags' thresholds (`spt.model.flags`).
+    ``calibration_folds`` >= 2 fits the per-star error model of the paper's model on that
+    many cross-fitted folds of the training and validation stars (`spt.model.crossfit`);
+    0 on the validation split alone.
     """
 
     mc_passes: int = 50
@@ -37,6 +40,7 @@ class PredictConfig:
     errors: str = "per_star"
     error_form: str = "additive"
     flag_percentile: float = 99.0
+    calibration_folds: int = 4
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | PredictConfig) -> PredictConfig:

@@ -267,6 +267,7 @@ def train_model(
     progress: bool = True,
     callback: Callable[[int, pd.DataFrame], None] | None = None,
     X_noise: np.ndarray | None = None,
+    stop_epoch: int | None = None,
 ) -> tuple[SpectralTransformer, pd.DataFrame]:
     """Train an SPT with early stopping; resume from ``checkpoint_path`` if it matches.
 
@@ -279,7 +280,13 @@ def train_model(
     best-validation model in eval mode and the per-epoch history (HISTORY_COLUMNS).
     ``X_noise`` (n_train, draws, k; `spt.prep.features.projected_noise`) turns on noise
     augmentation: every epoch each training vector gets one of its own noise draws added.
+    ``stop_epoch`` trains for exactly that many epochs (the schedule still spans
+    ``cfg.epochs``) and returns the last weights, not the best-validation ones: a cross-fitted
+    fold model (`spt.model.crossfit`) trained as long as the main one, whose validation rows
+    are then only reported, never used to choose.
     """
+    if stop_epoch is not None and not 1 <= stop_epoch <= cfg.epochs:
+        raise ValueError(f"stop_epoch must be in [1, {cfg.epochs}], got {stop_epoch}")
     Xt, Xv = _as_float32("X_train", X_train), _as_float32("X_val", X_val)
     yt, yv = _as_float32("y_train", y_train), _as_float32("y_val", y_val)
     if len(Xt) != len(yt) or len(Xv) != len(yv) or Xt.shape[1] != Xv.shape[1]:
@@ -294,7 +301,10 @@ def train_model(
         raise ValueError("need at least 2 training and 1 validation rows")
     device = pick_device(cfg.device)
     path = Path(checkpoint_path)
-    fingerprint = _fingerprint(cfg, [Xt, yt, Xv, yv] + ([] if noise is None else [noise]))
+    arrays = [Xt, yt, Xv, yv] + ([] if noise is None else [noise])
+    if stop_epoch is not None:
+        arrays.append(np.array([stop_epoch]))
+    fingerprint = _fingerprint(cfg, arrays)
 
     with _reproducible(device, cfg.num_threads):
         torch.manual_seed(cfg.seed)
@@ -349,12 +359,16 @@ def train_model(
                 scheduler.step(val_loss)
             else:
                 scheduler.step()
-            if val_loss < best["loss"]:
+            if stop_epoch is not None:
+                done = epoch >= stop_epoch
+                if done:
+                    best = {"loss": val_loss, "epoch": epoch, "state": _cpu_state(scored)}
+            elif val_loss < best["loss"]:
                 best = {"loss": val_loss, "epoch": epoch, "state": _cpu_state(scored)}
                 bad_epochs = 0
             else:
                 bad_epochs += 1
-            done = bad_epochs >= cfg.patience or epoch == cfg.epochs
+            done = done or bad_epochs >= cfg.patience or epoch == cfg.epochs
             history.append(
                 {
                     "epoch": epoch,

@@ -91,31 +91,29 @@ def fit_trust(
     seed: int,
     percentile: float,
     form: str = PredictConfig.error_form,
+    calibration: Mapping[str, np.ndarray] | None = None,
 ) -> Trust:
-    """Fit the per-star error model on the validation split and the domain on both splits.
+    """Fit the per-star error model and the domain of the quality flags.
 
     ``table`` gives each obsid's S/N, LAMOST parameters (`star_info`) and seismic ``phase``
     (for the red-clump classifier, fitted on the training split when the phases are known);
     ``val_spectra`` holds the validation spectra (``flux``, ``ivar``, rows in the split's
     order) for the PCA reconstruction chi2. ``form``: ``predict.error_form``.
+    The error model is fitted on ``calibration`` (out-of-fold predictions,
+    `spt.model.crossfit.OOF_KEYS`) when given, else on the model's validation predictions;
+    stars predicted outside the training labels' range (flagged, `Flag.PREDICTION_OUT_OF_RANGE`)
+    are left out of it: the quoted sigma describes the stars the flags let through.
     """
     mean, std_mc = predict_mc(model, val["X"], passes=passes, seed=seed)
-    snr_val, _ = star_info(val["obsid"], table)
     snr_train, params_train = star_info(train["obsid"], table)
     state = None
     if "phase" in table:
         phase = table.drop_duplicates("obsid").set_index("obsid")["phase"]
         state = fit_state_model(train["X"], phase.reindex(train["obsid"]).to_numpy(), seed)
     labels = split_labels(val)
-    if form == "additive":
-        covariates = None if state is None else {STATE_COVARIATE: state.probability(val["X"])}
-        errors = fit_additive_error_model(
-            mean, std_mc, snr_val, val["y"], val["y_err"], labels, covariates
-        )
-    elif form == "loglinear":
-        errors = fit_error_model(mean, std_mc, snr_val, val["y"], val["y_err"], labels=labels)
-    else:
-        raise ValueError(f"unknown predict.error_form {form!r}; choose one of {ERROR_FORMS}")
+    if calibration is None:
+        calibration = {**val, "mean": mean, "std_mc": std_mc}
+    errors = _fit_errors(calibration, train["y"], table, state, labels, form)
     chi2 = reconstruction_chi2(
         pca_bundle["pca"], pca_bundle["fill"], val_spectra["flux"], val_spectra["ivar"]
     )
@@ -123,6 +121,31 @@ def fit_trust(
         train["X"], snr_train, params_train, train["y"], val["X"], mean, std_mc, chi2, percentile
     )
     return Trust(errors, domain, state)
+
+
+def _fit_errors(
+    sample: Mapping[str, np.ndarray],
+    y_train: np.ndarray,
+    table: pd.DataFrame,
+    state: StateModel | None,
+    labels: tuple[str, ...],
+    form: str,
+) -> ErrorModel:
+    """The error model (``form``) fitted on a calibration sample (X, y, y_err, obsid, mean,
+    std_mc), leaving out stars predicted outside ``y_train``'s range."""
+    mean = np.asarray(sample["mean"], dtype=float)
+    with np.errstate(invalid="ignore"):
+        keep = ((mean >= y_train.min(axis=0)) & (mean <= y_train.max(axis=0))).all(axis=1)
+    s = {k: np.asarray(sample[k])[keep] for k in ("X", "y", "y_err", "obsid", "mean", "std_mc")}
+    snr, _ = star_info(s["obsid"], table)
+    if form == "additive":
+        covariates = None if state is None else {STATE_COVARIATE: state.probability(s["X"])}
+        return fit_additive_error_model(
+            s["mean"], s["std_mc"], snr, s["y"], s["y_err"], labels, covariates
+        )
+    if form == "loglinear":
+        return fit_error_model(s["mean"], s["std_mc"], snr, s["y"], s["y_err"], labels=labels)
+    raise ValueError(f"unknown predict.error_form {form!r}; choose one of {ERROR_FORMS}")
 
 
 def load_trust(path: str | os.PathLike[str]) -> Trust | None:
