@@ -133,11 +133,12 @@ def test_error_model_leaves_out_predictions_outside_the_training_labels() -> Non
     sample = {"X": np.zeros((n, 2)), "y": y, "y_err": 0.05 * y, "obsid": np.arange(n),
               "mean": mean, "std_mc": 0.01 * mean}  # fmt: skip
     table = pd.DataFrame({"obsid": np.arange(n), "snrg": np.where(rel[:, 0] > 0.2, 10.0, 100.0)})
-    clean = _fit_errors(sample, y, table, None, ("age", "mass"), "additive")
+    train = {"y": y, "obsid": np.arange(n)}
+    _, clean = _fit_errors(sample, train, table, None, None, ("age", "mass"), "additive")
     # two wild predictions (a fold model blowing up) far outside the labels do not change it
     wild = {**sample, "mean": mean.copy()}
     wild["mean"][:2] = [[1e20, 1e-8], [5e5, 0.1]]
-    got = _fit_errors(wild, y, table, None, ("age", "mass"), "additive")
+    _, got = _fit_errors(wild, train, table, None, None, ("age", "mass"), "additive")
     inside = ((mean >= y.min(axis=0)) & (mean <= y.max(axis=0))).all(axis=1)
     inside[:2] = False
     assert 250 < inside.sum() < n - 2

@@ -12,7 +12,16 @@ from sklearn.decomposition import PCA
 from spt.model.flags import Flag
 from spt.model.store import load_model, save_model
 from spt.model.train import TrainConfig, train_model
-from spt.model.trust import Trust, fit_trust, load_trust, predict_trusted, star_info
+from spt.model.trust import (
+    ParamDensity,
+    Trust,
+    _fit_errors,
+    fit_param_density,
+    fit_trust,
+    load_trust,
+    predict_trusted,
+    star_info,
+)
 
 N_PIX, N_COMP = 60, 6
 
@@ -46,9 +55,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
         {
             "obsid": np.r_[train["obsid"], val["obsid"]],
             "snrg": np.r_[tr["snr"], va["snr"]],
-            "teff_lamost": 4700.0,
-            "logg_lamost": 2.5,
-            "feh_lamost": 0.0,
+            "teff_lamost": rng.normal(4700.0, 100.0, len(tr["snr"]) + len(va["snr"])),
+            "logg_lamost": rng.normal(2.5, 0.3, len(tr["snr"]) + len(va["snr"])),
+            "feh_lamost": rng.normal(0.0, 0.2, len(tr["snr"]) + len(va["snr"])),
             # seismic state: heavier stars are "red clump" (for the state classifier)
             "phase": np.where(np.r_[tr["y"][:, 1], va["y"][:, 1]] > 1.6, 2, 1),
         }
@@ -72,6 +81,9 @@ def test_trust_is_stored_in_the_model_file(trained) -> None:
     assert back.errors.kind == "additive" and "p_red_clump" in back.errors.terms
     assert back.state is not None
     np.testing.assert_array_equal(back.state.weights, trust.state.weights)
+    assert "log_knn_distance" in back.errors.terms
+    np.testing.assert_array_equal(back.density.points, trust.density.points)
+    assert back.density.fallback == trust.density.fallback
 
 
 def test_red_clump_probability_is_learnt_from_the_training_states(trained) -> None:
@@ -79,7 +91,8 @@ def test_red_clump_probability_is_learnt_from_the_training_states(trained) -> No
     p_rc = trust.state.probability(bundle["pca"].transform(va["flux"]))
     is_rc = va["y"][:, 1] > 1.6
     assert np.mean((p_rc > 0.5) == is_rc) > 0.9  # the spectra carry the mass, so the state
-    assert set(trust.covariates(bundle["pca"].transform(va["flux"][:3]))) == {"p_red_clump"}
+    names = {"p_red_clump", "log_knn_distance"}
+    assert set(trust.covariates(bundle["pca"].transform(va["flux"][:3]))) == names
 
 
 def test_star_info_aligns_by_obsid_and_leaves_unknown_stars_nan() -> None:
@@ -126,3 +139,51 @@ def test_a_model_file_without_trust_says_so(tmp_path: Path, trained) -> None:
     model = load_model(path, device="cpu")
     save_model(tmp_path / "plain.pt", model)
     assert load_trust(tmp_path / "plain.pt") is None
+
+
+def test_distance_from_training_grows_outside_it_and_skips_a_star_itself() -> None:
+    rng = np.random.default_rng(4)
+    params = np.column_stack([rng.normal(4700, 100, 400), rng.normal(2.5, 0.3, 400),
+                              rng.normal(0.0, 0.2, 400)])  # fmt: skip
+    density = fit_param_density(params, k=10)
+    inside, far = density.log_distance(np.array([[4700.0, 2.5, 0.0], [4700.0, 2.5, -0.8]]))
+    assert far > inside + 1.0  # 4 sigma out in [Fe/H]: no training star near
+    # a training star does not count itself: as if the density were fitted without it
+    own = density.log_distance(params[:1], in_reference=np.array([True]))
+    without = fit_param_density(params[1:], k=10)
+    without = ParamDensity(
+        density.mean,
+        density.scale,
+        without.points * without.scale / density.scale
+        + (without.mean - density.mean) / density.scale,
+        10,
+    )
+    np.testing.assert_allclose(own, without.log_distance(params[:1]))
+    # unknown parameters: the fallback, no change of sigma
+    back = ParamDensity.from_dict({**density.to_dict(), "fallback": -1.5})
+    assert back.log_distance(np.array([[np.nan, 2.5, 0.0]]))[0] == -1.5
+    assert fit_param_density(params[:30]) is None
+
+
+def test_error_model_widens_sigma_where_training_stars_are_sparse() -> None:
+    rng = np.random.default_rng(5)
+    n = 1500
+    feh = np.r_[rng.normal(0.0, 0.15, n - 300), rng.uniform(-0.9, -0.4, 300)]
+    params = np.column_stack([rng.normal(4700, 100, n), rng.normal(2.5, 0.3, n), feh])
+    y = np.column_stack([rng.uniform(1, 10, n), rng.uniform(0.8, 2.5, n)])
+    rel = np.where(feh < -0.4, 0.3, 0.1)[:, None]  # sparse metal-poor tail: 3x the error
+    mean = y * np.exp(rel * rng.standard_normal((n, 2)))
+    obsid = np.arange(n)
+    table = pd.DataFrame({"obsid": obsid, "snrg": 100.0, "teff_lamost": params[:, 0],
+                          "logg_lamost": params[:, 1], "feh_lamost": feh})  # fmt: skip
+    sample = {"X": np.zeros((n, 2)), "y": y, "y_err": 0.02 * y, "obsid": obsid, "mean": mean,
+              "std_mc": 0.01 * mean}  # fmt: skip
+    train = {"y": y, "obsid": obsid}
+    density = fit_param_density(params)
+    density, errors = _fit_errors(sample, train, table, None, density, ("age", "mass"), "additive")
+    assert "log_knn_distance" in errors.terms
+    trust = Trust(errors, None, None, density)  # type: ignore[arg-type]
+    cov = trust.covariates(np.zeros((2, 2)), np.array([[4700, 2.5, 0.0], [4700, 2.5, -0.7]]))
+    sig = errors.relative(np.ones((2, 2)), np.full((2, 2), 0.01), np.full(2, 100.0), None, cov)
+    assert sig[1, 0] > 1.4 * sig[0, 0] and sig[1, 1] > 1.4 * sig[0, 1]
+    assert sig[0, 0] < 0.12  # the dense core keeps its own error (0.1), not the tail's

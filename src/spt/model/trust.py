@@ -9,6 +9,7 @@ against the true value.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,71 @@ TRUST_KEY = "trust"
 STATE_COVARIATE = "p_red_clump"
 #: LAMOST's own parameters of a spectrum, as the cross-match names them (matched.csv).
 PARAM_COLUMNS = ("teff_lamost", "logg_lamost", "feh_lamost")
+#: The error model's covariate of the distance from the training set (`ParamDensity`).
+DISTANCE_COVARIATE = "log_knn_distance"
+#: Neighbours of the distance (ours): enough that one odd training star does not make a hole.
+DENSITY_NEIGHBOURS = 20
+
+
+@dataclass(frozen=True)
+class ParamDensity:
+    """How far a star lies from the training set: the distance to its k-th nearest training
+    star in LAMOST (Teff, log g, [Fe/H]), each standardised by the training spread.
+
+    Where training stars are sparse (the edges of the training set, a population it barely
+    holds) the model has seen few stars like this one and errs more; the error model takes
+    the log of this distance as a covariate. A star without LAMOST parameters gets
+    ``fallback`` (the calibration sample's median), i.e. no change.
+    """
+
+    mean: NDArray[np.float64]
+    scale: NDArray[np.float64]
+    points: NDArray[np.float64]  # standardised training parameters (n, 3)
+    k: int
+    fallback: float = 0.0
+
+    def log_distance(
+        self, params: np.ndarray, in_reference: np.ndarray | None = None
+    ) -> NDArray[np.float64]:
+        """log of the k-th neighbour distance per row of ``params`` (n, 3); rows marked in
+        ``in_reference`` are training stars themselves and skip their own point."""
+        from sklearn.neighbors import NearestNeighbors
+
+        x = (np.asarray(params, dtype=float) - self.mean) / self.scale
+        out = np.full(len(x), self.fallback)
+        known = np.isfinite(x).all(axis=1)
+        if known.any():
+            nn = NearestNeighbors(n_neighbors=self.k + 1).fit(self.points)
+            dist = nn.kneighbors(x[known])[0]
+            own = np.zeros(len(x), bool) if in_reference is None else np.asarray(in_reference)
+            kth = np.where(own[known], dist[:, self.k], dist[:, self.k - 1])
+            out[known] = np.log(np.maximum(kth, 1e-6))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict."""
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "points": self.points.tolist(), "k": self.k, "fallback": self.fallback}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ParamDensity:
+        """Inverse of `to_dict`."""
+        arrays = {k: np.asarray(data[k], dtype=float) for k in ("mean", "scale", "points")}
+        return cls(**arrays, k=int(data["k"]), fallback=float(data["fallback"]))
+
+
+def fit_param_density(
+    params: np.ndarray, k: int = DENSITY_NEIGHBOURS, min_stars: int = 50
+) -> ParamDensity | None:
+    """`ParamDensity` of the training stars' LAMOST parameters (rows with all three known);
+    None when fewer than ``min_stars`` have them (no LAMOST parameters: no such covariate)."""
+    x = np.asarray(params, dtype=float)
+    x = x[np.isfinite(x).all(axis=1)]
+    if len(x) < max(min_stars, k + 2):
+        return None
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    return ParamDensity(mean, scale, (x - mean) / scale, int(k))
 
 
 @dataclass(frozen=True)
@@ -49,27 +115,41 @@ class Trust:
     errors: ErrorModel
     domain: DomainModel
     state: StateModel | None = None
+    density: ParamDensity | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (torch.save / JSON safe)."""
         out = {"errors": self.errors.to_dict(), "domain": self.domain.to_dict()}
         if self.state is not None:
             out["state"] = self.state.to_dict()
+        if self.density is not None:
+            out["density"] = self.density.to_dict()
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Trust:
         """Inverse of `to_dict`."""
         state = StateModel.from_dict(data["state"]) if data.get("state") else None
+        density = ParamDensity.from_dict(data["density"]) if data.get("density") else None
         return cls(
-            ErrorModel.from_dict(data["errors"]), DomainModel.from_dict(data["domain"]), state
-        )
+            ErrorModel.from_dict(data["errors"]), DomainModel.from_dict(data["domain"]), state,
+            density,
+        )  # fmt: skip
 
-    def covariates(self, features: np.ndarray) -> dict[str, np.ndarray] | None:
-        """The error model's covariates of stars with these PCA vectors (P(red clump))."""
-        if self.state is None or STATE_COVARIATE not in self.errors.terms:
-            return None
-        return {STATE_COVARIATE: self.state.probability(features)}
+    def covariates(
+        self, features: np.ndarray, params: np.ndarray | None = None
+    ) -> dict[str, np.ndarray] | None:
+        """The error model's covariates of stars with these PCA vectors and LAMOST
+        parameters (n, 3; NaN where unknown): P(red clump) and the distance from the training
+        set, those the model was fitted with."""
+        out = {}
+        if self.state is not None and STATE_COVARIATE in self.errors.terms:
+            out[STATE_COVARIATE] = self.state.probability(features)
+        if self.density is not None and DISTANCE_COVARIATE in self.errors.terms:
+            n = len(features)
+            known = np.full((n, len(PARAM_COLUMNS)), np.nan) if params is None else params
+            out[DISTANCE_COVARIATE] = self.density.log_distance(known)
+        return out or None
 
 
 def star_info(obsid: NDArray[np.int64], table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -113,39 +193,52 @@ def fit_trust(
     labels = split_labels(val)
     if calibration is None:
         calibration = {**val, "mean": mean, "std_mc": std_mc}
-    errors = _fit_errors(calibration, train["y"], table, state, labels, form)
+    density = fit_param_density(params_train)
+    density, errors = _fit_errors(calibration, train, table, state, density, labels, form)
     chi2 = reconstruction_chi2(
         pca_bundle["pca"], pca_bundle["fill"], val_spectra["flux"], val_spectra["ivar"]
     )
     domain = fit_domain_model(
         train["X"], snr_train, params_train, train["y"], val["X"], mean, std_mc, chi2, percentile
     )
-    return Trust(errors, domain, state)
+    return Trust(errors, domain, state, density)
 
 
 def _fit_errors(
     sample: Mapping[str, np.ndarray],
-    y_train: np.ndarray,
+    train: Mapping[str, np.ndarray],
     table: pd.DataFrame,
     state: StateModel | None,
+    density: ParamDensity | None,
     labels: tuple[str, ...],
     form: str,
-) -> ErrorModel:
+) -> tuple[ParamDensity | None, ErrorModel]:
     """The error model (``form``) fitted on a calibration sample (X, y, y_err, obsid, mean,
-    std_mc), leaving out stars predicted outside ``y_train``'s range."""
+    std_mc), leaving out stars predicted outside the training labels' range, and the
+    density with its fallback set to the sample's median log distance."""
     mean = np.asarray(sample["mean"], dtype=float)
+    y_train = np.asarray(train["y"], dtype=float)
     with np.errstate(invalid="ignore"):
         keep = ((mean >= y_train.min(axis=0)) & (mean <= y_train.max(axis=0))).all(axis=1)
     s = {k: np.asarray(sample[k])[keep] for k in ("X", "y", "y_err", "obsid", "mean", "std_mc")}
-    snr, _ = star_info(s["obsid"], table)
-    if form == "additive":
-        covariates = None if state is None else {STATE_COVARIATE: state.probability(s["X"])}
-        return fit_additive_error_model(
-            s["mean"], s["std_mc"], snr, s["y"], s["y_err"], labels, covariates
-        )
+    snr, params = star_info(s["obsid"], table)
     if form == "loglinear":
-        return fit_error_model(s["mean"], s["std_mc"], snr, s["y"], s["y_err"], labels=labels)
-    raise ValueError(f"unknown predict.error_form {form!r}; choose one of {ERROR_FORMS}")
+        errors = fit_error_model(s["mean"], s["std_mc"], snr, s["y"], s["y_err"], labels=labels)
+        return None, errors
+    if form != "additive":
+        raise ValueError(f"unknown predict.error_form {form!r}; choose one of {ERROR_FORMS}")
+    covariates = {}
+    if state is not None:
+        covariates[STATE_COVARIATE] = state.probability(s["X"])
+    if density is not None:
+        dist = density.log_distance(params, np.isin(s["obsid"], train["obsid"]))
+        known = np.isfinite(params).all(axis=1)
+        density = dataclasses.replace(density, fallback=float(np.median(dist[known])))
+        covariates[DISTANCE_COVARIATE] = np.where(known, dist, density.fallback)
+    errors = fit_additive_error_model(
+        s["mean"], s["std_mc"], snr, s["y"], s["y_err"], labels, covariates or None
+    )
+    return density, errors
 
 
 def load_trust(path: str | os.PathLike[str]) -> Trust | None:
@@ -190,8 +283,9 @@ def predict_trusted(
         features[usable] = transform_spectra(pca_bundle, flux[usable], ivar[usable])
         mean[usable], std_mc[usable] = predict_mc(model, features[usable], passes, seed=seed)
         sigma[usable] = quoted_sigma(
-            model, trust, mean[usable], std_mc[usable], snr[usable], errors, features[usable]
-        )
+            model, trust, mean[usable], std_mc[usable], snr[usable], errors, features[usable],
+            params[usable],
+        )  # fmt: skip
         chi2[usable] = reconstruction_chi2(
             pca_bundle["pca"], pca_bundle["fill"], flux[usable], ivar[usable]
         )
@@ -215,12 +309,15 @@ def quoted_sigma(
     snr: np.ndarray,
     errors: str,
     features: np.ndarray,
+    params: np.ndarray | None = None,
 ) -> np.ndarray:
     """The error to quote (``predict.errors``): the per-star error model (its covariates
-    from the stars' PCA vectors), or the MC spread with the model's validation-fitted floor."""
+    from the stars' PCA vectors and LAMOST parameters), or the MC spread with the model's
+    validation-fitted floor."""
     if errors == "floor":
         return total_std(mean, std_mc, model.err_floor.detach().cpu().numpy())
-    return trust.errors.sigma(mean, std_mc, snr, covariates=trust.covariates(features))
+    covariates = trust.covariates(features, params)
+    return trust.errors.sigma(mean, std_mc, snr, covariates=covariates)
 
 
 def rows_of(spectra: Mapping[str, np.ndarray], obsid: np.ndarray) -> dict[str, np.ndarray]:
@@ -250,7 +347,7 @@ def predict_split(
     if trust is None:
         return prediction_frame(split, mean, std, std_mc)
     snr, params = star_info(split["obsid"], table)
-    sigma = quoted_sigma(model, trust, mean, std_mc, snr, cfg.errors, split["X"])
+    sigma = quoted_sigma(model, trust, mean, std_mc, snr, cfg.errors, split["X"], params)
     frame = prediction_frame(split, mean, sigma, std_mc)
     own = rows_of(spectra, split["obsid"])
     chi2 = reconstruction_chi2(pca_bundle["pca"], pca_bundle["fill"], own["flux"], own["ivar"])
