@@ -115,12 +115,24 @@ def test_unknowns_set_no_bit_and_bits_combine(domain) -> None:
     case["anomalies"].loc[1, "negative"] = True
     out = quality_flags(domain, 3, **case)
     assert out["flag"].tolist() == [
-        int(Flag.PREDICTION_OUT_OF_RANGE),
+        int(Flag.PREDICTION_OUT_OF_RANGE | Flag.PREDICTION_UNPHYSICAL),
         int(Flag.ANOMALY_NEGATIVE),
         0,
     ]
     with pytest.raises(ValueError, match="LOW_SNR"):
         quality_flags(domain, 3, snr=np.ones(4))
+
+
+def test_a_prediction_far_beyond_the_training_labels_is_bad(domain) -> None:
+    case = clean(4)
+    case["mean"][0, 0] = 16.0  # just above the training ages (14 Gyr): use with care
+    case["mean"][1, 0] = 40.0  # no giant is that old: the network blew up
+    case["mean"][2, 1] = 0.3  # no giant is that light
+    case["std_mc"][:3] = case["mean"][:3] * [0.02, 0.01]
+    out = quality_flags(domain, 4, **case)
+    both = int(Flag.PREDICTION_OUT_OF_RANGE | Flag.PREDICTION_UNPHYSICAL)
+    assert out["flag"].tolist() == [int(Flag.PREDICTION_OUT_OF_RANGE), both, both, 0]
+    assert out["flag_bad"].tolist() == [False, True, True, False]
 
 
 def test_every_bit_is_described_and_round_trips(domain) -> None:

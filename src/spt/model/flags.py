@@ -7,10 +7,11 @@ come from a `DomainModel` fitted on the training split (ranges, PCA mean and cov
 the validation split (percentile thresholds, so that few in-domain stars are flagged).
 
 Choice of bad bits (ours): a spectrum that cannot be read or carries an anomaly, or whose PCA
-vector or reconstruction lies outside what the training spectra span, gives a prediction
-with no support; parameters just outside the training range, low S/N, a prediction outside
-the training labels or a large dropout spread only warn, since the error model still widens
-the quoted sigma for them.
+vector or reconstruction lies outside what the training spectra span, or whose prediction no
+giant could have (`UNPHYSICAL_FACTOR` beyond the training labels), gives a prediction with no
+support; parameters just outside the training range, low S/N, a prediction just outside the
+training labels or a large dropout spread only warn, since the error model still widens the
+quoted sigma for them.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Flag(enum.IntFlag):
     PREDICTION_OUT_OF_RANGE = 1 << 8
     LARGE_MC_SPREAD = 1 << 9
     POOR_RECONSTRUCTION = 1 << 10
+    PREDICTION_UNPHYSICAL = 1 << 11
 
 
 DESCRIPTIONS: dict[Flag, str] = {
@@ -53,6 +55,7 @@ DESCRIPTIONS: dict[Flag, str] = {
     Flag.PREDICTION_OUT_OF_RANGE: "predicted age or mass non-finite or outside the training labels",
     Flag.LARGE_MC_SPREAD: "relative MC-dropout spread beyond the validation percentile",
     Flag.POOR_RECONSTRUCTION: "PCA reconstruction chi2 (ivar units) beyond validation percentile",
+    Flag.PREDICTION_UNPHYSICAL: "predicted age or mass non-finite or beyond 2x the training labels",
 }
 
 BAD_BITS = (
@@ -63,6 +66,7 @@ BAD_BITS = (
     | Flag.ANOMALY_NEGATIVE
     | Flag.FAR_FROM_TRAINING
     | Flag.POOR_RECONSTRUCTION
+    | Flag.PREDICTION_UNPHYSICAL
 )
 UNUSABLE_BITS = (
     Flag.UNREADABLE
@@ -78,6 +82,9 @@ ANOMALY_BITS = {
     "negative": Flag.ANOMALY_NEGATIVE,
 }
 PARAM_NAMES = ("teff", "logg", "feh")
+#: A prediction this factor beyond the training labels' range is not a number to use (ours): no
+#: giant has such an age or mass; seen when a network's activations blow up.
+UNPHYSICAL_FACTOR = 2.0
 
 
 def describe(flag: int) -> list[str]:
@@ -263,8 +270,11 @@ def quality_flags(
             # A non-finite prediction of a usable spectrum (the network overflowed) is out of
             # range too; unusable spectra have NaN predictions by design and keep their bits.
             usable = (flag & int(UNUSABLE_BITS)) == 0
-            out |= ~np.isfinite(m) & usable[:, None]
+            blown = ~np.isfinite(m) & usable[:, None]
+            out |= blown
             mark(out.any(axis=1), Flag.PREDICTION_OUT_OF_RANGE)
+            lo, hi = domain.label_lo / UNPHYSICAL_FACTOR, domain.label_hi * UNPHYSICAL_FACTOR
+            mark((blown | (m < lo) | (m > hi)).any(axis=1), Flag.PREDICTION_UNPHYSICAL)
             if std_mc is not None:
                 rel = _rel_spread(m, np.asarray(std_mc, dtype=float).reshape(n, -1))
                 mark((rel > domain.rel_mc_max).any(axis=1), Flag.LARGE_MC_SPREAD)
