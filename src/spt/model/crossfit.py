@@ -4,9 +4,9 @@ split, so that the per-star error model is fitted on many stars instead of the v
 Why: the error model (`spt.model.uncertainty`) deconvolves the catalogue labels' own errors,
 which on Kepler giants are as large as the model's (about 19 % in age). Its variance is then a
 small difference of two large ones, and on the 10 % validation split alone (386 stars in the
-default run) it came out 25 % low in age. K fold models, each trained exactly like the main
-one (same settings and schedule, for as many epochs as the main one kept) on the training and
-validation stars outside its fold, predict their fold with MC dropout; the pooled predictions
+default run) it came out 25 % low in age. K fold models, each trained like the main one (same
+settings and schedule, a seed of its own, as many epochs as the main one kept) on the training
+and validation stars outside its fold, predict their fold with MC dropout; the pooled predictions
 give every one of those stars an out-of-sample residual. A fold model sees (K-1)/K of them,
 slightly fewer than the main model's training split, so the errors it shows err on the safe side.
 The PCA and the noise augmentation are the main model's (the PCA is unsupervised).
