@@ -25,7 +25,7 @@ from spt.model.crossfit import (
 )
 from spt.model.predict import predict
 from spt.model.train import TrainConfig, train_model
-from spt.model.trust import _fit_errors
+from spt.model.trust import fit_calibrated_errors
 from spt.model.uncertainty import fit_additive_error_model
 
 torch.set_num_threads(1)
@@ -134,11 +134,11 @@ def test_error_model_leaves_out_predictions_outside_the_training_labels() -> Non
               "mean": mean, "std_mc": 0.01 * mean}  # fmt: skip
     table = pd.DataFrame({"obsid": np.arange(n), "snrg": np.where(rel[:, 0] > 0.2, 10.0, 100.0)})
     train = {"y": y, "obsid": np.arange(n)}
-    _, clean = _fit_errors(sample, train, table, None, None, ("age", "mass"), "additive")
+    _, clean = fit_calibrated_errors(sample, train, table, None, None, ("age", "mass"), "additive")
     # two wild predictions (a fold model blowing up) far outside the labels do not change it
     wild = {**sample, "mean": mean.copy()}
     wild["mean"][:2] = [[1e20, 1e-8], [5e5, 0.1]]
-    _, got = _fit_errors(wild, train, table, None, None, ("age", "mass"), "additive")
+    _, got = fit_calibrated_errors(wild, train, table, None, None, ("age", "mass"), "additive")
     inside = ((mean >= y.min(axis=0)) & (mean <= y.max(axis=0))).all(axis=1)
     inside[:2] = False
     assert 250 < inside.sum() < n - 2

@@ -15,7 +15,7 @@ from spt.model.train import TrainConfig, train_model
 from spt.model.trust import (
     ParamDensity,
     Trust,
-    _fit_errors,
+    fit_calibrated_errors,
     fit_param_density,
     fit_trust,
     load_trust,
@@ -180,7 +180,9 @@ def test_error_model_widens_sigma_where_training_stars_are_sparse() -> None:
               "std_mc": 0.01 * mean}  # fmt: skip
     train = {"y": y, "obsid": obsid}
     density = fit_param_density(params)
-    density, errors = _fit_errors(sample, train, table, None, density, ("age", "mass"), "additive")
+    density, errors = fit_calibrated_errors(
+        sample, train, table, None, density, ("age", "mass"), "additive"
+    )
     assert "log_knn_distance" in errors.terms
     trust = Trust(errors, None, None, density)  # type: ignore[arg-type]
     cov = trust.covariates(np.zeros((2, 2)), np.array([[4700, 2.5, 0.0], [4700, 2.5, -0.7]]))

@@ -194,7 +194,7 @@ def fit_trust(
     if calibration is None:
         calibration = {**val, "mean": mean, "std_mc": std_mc}
     density = fit_param_density(params_train)
-    density, errors = _fit_errors(calibration, train, table, state, density, labels, form)
+    density, errors = fit_calibrated_errors(calibration, train, table, state, density, labels, form)
     chi2 = reconstruction_chi2(
         pca_bundle["pca"], pca_bundle["fill"], val_spectra["flux"], val_spectra["ivar"]
     )
@@ -204,7 +204,7 @@ def fit_trust(
     return Trust(errors, domain, state, density)
 
 
-def _fit_errors(
+def fit_calibrated_errors(
     sample: Mapping[str, np.ndarray],
     train: Mapping[str, np.ndarray],
     table: pd.DataFrame,
