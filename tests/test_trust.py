@@ -162,6 +162,11 @@ def test_distance_from_training_grows_outside_it_and_skips_a_star_itself() -> No
     # unknown parameters: the fallback, no change of sigma
     back = ParamDensity.from_dict({**density.to_dict(), "fallback": -1.5})
     assert back.log_distance(np.array([[np.nan, 2.5, 0.0]]))[0] == -1.5
+    # LAMOST's no-value markers are unknown too, not a star far away
+    assert back.log_distance(np.array([[-9999.0, 2.5, 0.0], [4700.0, 2.5, 99.0]])).tolist() == [
+        -1.5,
+        -1.5,
+    ]
     assert fit_param_density(params[:30]) is None
 
 

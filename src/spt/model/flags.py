@@ -167,7 +167,7 @@ def _rel_spread(mean: ArrayLike, std_mc: ArrayLike) -> NDArray[np.float64]:
         return std / np.abs(mean)
 
 
-def _clean_params(params: ArrayLike) -> NDArray[np.float64]:
+def clean_params(params: ArrayLike) -> NDArray[np.float64]:
     """LAMOST parameters with the catalogue's no-value markers (-9999, 99) as NaN."""
     p = np.asarray(params, dtype=float).copy()
     p[(p <= -9990) | (np.abs(p - 99.0) < 1e-9)] = np.nan
@@ -195,7 +195,7 @@ def fit_domain_model(
     mu = X.mean(axis=0)
     cov = np.cov(X, rowvar=False) + ridge * np.eye(X.shape[1]) * np.trace(np.cov(X, rowvar=False))
     precision = np.linalg.inv(cov)
-    plo, phi = _finite_range(_clean_params(train_params))
+    plo, phi = _finite_range(clean_params(train_params))
     ylo, yhi = _finite_range(np.asarray(train_y, dtype=float))
     model = DomainModel(
         snr_min=float(np.nanmin(np.asarray(train_snr, dtype=float))),
@@ -261,7 +261,7 @@ def quality_flags(
         if chi2 is not None and domain.chi2_max is not None:
             mark(np.asarray(chi2, dtype=float) > domain.chi2_max, Flag.POOR_RECONSTRUCTION)
         if params is not None:
-            p = _clean_params(params).reshape(n, -1)
+            p = clean_params(params).reshape(n, -1)
             outside = (p < domain.param_lo) | (p > domain.param_hi)
             mark(outside.any(axis=1), Flag.PARAMS_OUTSIDE_TRAINING)
         if mean is not None:

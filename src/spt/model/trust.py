@@ -20,7 +20,13 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from spt.io.predictions import prediction_frame, split_labels
-from spt.model.flags import DomainModel, fit_domain_model, quality_flags, reconstruction_chi2
+from spt.model.flags import (
+    DomainModel,
+    clean_params,
+    fit_domain_model,
+    quality_flags,
+    reconstruction_chi2,
+)
 from spt.model.predict import PredictConfig, predict_mc, predict_with_errors
 from spt.model.spt import SpectralTransformer
 from spt.model.store import read_extra
@@ -71,7 +77,7 @@ class ParamDensity:
         ``in_reference`` are training stars themselves and skip their own point."""
         from sklearn.neighbors import NearestNeighbors
 
-        x = (np.asarray(params, dtype=float) - self.mean) / self.scale
+        x = (clean_params(params).reshape(-1, len(self.mean)) - self.mean) / self.scale
         out = np.full(len(x), self.fallback)
         known = np.isfinite(x).all(axis=1)
         if known.any():
@@ -99,7 +105,7 @@ def fit_param_density(
 ) -> ParamDensity | None:
     """`ParamDensity` of the training stars' LAMOST parameters (rows with all three known);
     None when fewer than ``min_stars`` have them (no LAMOST parameters: no such covariate)."""
-    x = np.asarray(params, dtype=float)
+    x = clean_params(params).reshape(len(params), -1)
     x = x[np.isfinite(x).all(axis=1)]
     if len(x) < max(min_stars, k + 2):
         return None
