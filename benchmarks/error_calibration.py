@@ -30,7 +30,12 @@ from spt.io.predictions import load_split, split_labels
 from spt.model.crossfit import load_out_of_fold
 from spt.model.predict import predict_mc
 from spt.model.store import load_model
-from spt.model.trust import fit_calibrated_errors, load_trust, star_info
+from spt.model.trust import (
+    calibration_sample,
+    fit_calibrated_errors,
+    load_trust,
+    star_info,
+)
 from spt.model.uncertainty import ErrorModel, _additive_design, _additive_variance, coverage
 from spt.validation.evaluate import trust_groups
 
@@ -106,17 +111,11 @@ def main() -> None:
         report(name, quoted(errors, density), mean, truth, groups)
 
     # Student-t on the out-of-fold sample, quoting the 68.3 % half-width
-    density, errors = fit_calibrated_errors(
-        oof, train, sample, trust.state, trust.density, labels, "additive"
-    )
-    t = dataclasses.replace(trust, errors=errors, density=density)
-    keep = ((oof["mean"] >= train["y"].min(0)) & (oof["mean"] <= train["y"].max(0))).all(axis=1)
-    o = {k: v[keep] for k, v in oof.items()}
-    snr_o, params_o = star_info(o["obsid"], sample)
-    in_train = np.isin(o["obsid"], train["obsid"])
-    cov_o = t.covariates(o["X"], params_o)
-    cov_o["log_knn_distance"] = density.log_distance(params_o, in_train)
-    cov_t = t.covariates(test["X"], params)
+    cal = calibration_sample(oof, train, sample, trust.state, trust.density)
+    errors = fit_calibrated_errors(oof, train, sample, trust.state, trust.density, labels,
+                                   "additive")[1]  # fmt: skip
+    o, snr_o, cov_o = cal.stars, cal.snr, cal.covariates
+    cov_t = dataclasses.replace(trust, density=cal.density).covariates(test["X"], params)
     names = errors.terms[3:]
     sigma_t = np.empty_like(mean)
     for j in range(2):

@@ -101,7 +101,7 @@ def test_stop_epoch_trains_that_long_and_keeps_the_last_weights(tmp_path: Path) 
                     progress=False, stop_epoch=9)  # fmt: skip
 
 
-def test_fold_predicts_only_its_own_stars_out_of_sample(tmp_path: Path) -> None:
+def test_fold_predicts_exactly_its_own_stars_reproducibly(tmp_path: Path) -> None:
     pool = calibration_pool(_split(240, 0, 0), _split(60, 1000, 1))
     folds = assign_folds(300, 3, seed=2)
     cfg = TrainConfig.tiny(epochs=4)

@@ -167,6 +167,14 @@ def _rel_spread(mean: ArrayLike, std_mc: ArrayLike) -> NDArray[np.float64]:
         return std / np.abs(mean)
 
 
+def outside(values: ArrayLike, lo: ArrayLike, hi: ArrayLike) -> NDArray[np.bool_]:
+    """Rows (n, k) with any column below ``lo`` or above ``hi`` (NaN is never outside)."""
+    v = np.asarray(values, dtype=float)
+    v = v.reshape(len(v), -1)
+    with np.errstate(invalid="ignore"):
+        return ((v < lo) | (v > hi)).any(axis=1)
+
+
 def clean_params(params: ArrayLike) -> NDArray[np.float64]:
     """LAMOST parameters with the catalogue's no-value markers (-9999, 99) as NaN."""
     p = np.asarray(params, dtype=float).copy()
@@ -262,19 +270,16 @@ def quality_flags(
             mark(np.asarray(chi2, dtype=float) > domain.chi2_max, Flag.POOR_RECONSTRUCTION)
         if params is not None:
             p = clean_params(params).reshape(n, -1)
-            outside = (p < domain.param_lo) | (p > domain.param_hi)
-            mark(outside.any(axis=1), Flag.PARAMS_OUTSIDE_TRAINING)
+            mark(outside(p, domain.param_lo, domain.param_hi), Flag.PARAMS_OUTSIDE_TRAINING)
         if mean is not None:
             m = np.asarray(mean, dtype=float).reshape(n, -1)
-            out = (m < domain.label_lo) | (m > domain.label_hi)
             # A non-finite prediction of a usable spectrum (the network overflowed) is out of
             # range too; unusable spectra have NaN predictions by design and keep their bits.
             usable = (flag & int(UNUSABLE_BITS)) == 0
-            blown = ~np.isfinite(m) & usable[:, None]
-            out |= blown
-            mark(out.any(axis=1), Flag.PREDICTION_OUT_OF_RANGE)
+            blown = (~np.isfinite(m)).any(axis=1) & usable
+            mark(blown | outside(m, domain.label_lo, domain.label_hi), Flag.PREDICTION_OUT_OF_RANGE)
             lo, hi = domain.label_lo / UNPHYSICAL_FACTOR, domain.label_hi * UNPHYSICAL_FACTOR
-            mark((blown | (m < lo) | (m > hi)).any(axis=1), Flag.PREDICTION_UNPHYSICAL)
+            mark(blown | outside(m, lo, hi), Flag.PREDICTION_UNPHYSICAL)
             if std_mc is not None:
                 rel = _rel_spread(m, np.asarray(std_mc, dtype=float).reshape(n, -1))
                 mark((rel > domain.rel_mc_max).any(axis=1), Flag.LARGE_MC_SPREAD)

@@ -24,6 +24,7 @@ from spt.model.flags import (
     DomainModel,
     clean_params,
     fit_domain_model,
+    outside,
     quality_flags,
     reconstruction_chi2,
 )
@@ -210,6 +211,42 @@ def fit_trust(
     return Trust(errors, domain, state, density)
 
 
+@dataclass(frozen=True)
+class CalibrationSample:
+    """What an error model is fitted on: the stars kept (`fit_calibrated_errors`), their S/N,
+    covariates by name, and the density with its fallback set."""
+
+    stars: dict[str, np.ndarray]
+    snr: np.ndarray
+    covariates: dict[str, np.ndarray]
+    density: ParamDensity | None
+
+
+def calibration_sample(
+    sample: Mapping[str, np.ndarray],
+    train: Mapping[str, np.ndarray],
+    table: pd.DataFrame,
+    state: StateModel | None,
+    density: ParamDensity | None,
+) -> CalibrationSample:
+    """The stars of a calibration sample (X, y, y_err, obsid, mean, std_mc) predicted inside
+    the training labels' range, with their S/N and error-model covariates; the density's
+    fallback becomes the sample's median log distance."""
+    y_train = np.asarray(train["y"], dtype=float)
+    keep = ~outside(sample["mean"], y_train.min(axis=0), y_train.max(axis=0))
+    stars = {k: np.asarray(sample[k])[keep] for k in ("X", "y", "y_err", "obsid", "mean", "std_mc")}
+    snr, params = star_info(stars["obsid"], table)
+    covariates = {}
+    if state is not None:
+        covariates[STATE_COVARIATE] = state.probability(stars["X"])
+    if density is not None:
+        unknown = dataclasses.replace(density, fallback=np.nan)
+        dist = unknown.log_distance(params, np.isin(stars["obsid"], train["obsid"]))
+        density = dataclasses.replace(density, fallback=float(np.nanmedian(dist)))
+        covariates[DISTANCE_COVARIATE] = np.where(np.isnan(dist), density.fallback, dist)
+    return CalibrationSample(stars, snr, covariates, density)
+
+
 def fit_calibrated_errors(
     sample: Mapping[str, np.ndarray],
     train: Mapping[str, np.ndarray],
@@ -219,32 +256,21 @@ def fit_calibrated_errors(
     labels: tuple[str, ...],
     form: str,
 ) -> tuple[ParamDensity | None, ErrorModel]:
-    """The error model (``form``) fitted on a calibration sample (X, y, y_err, obsid, mean,
-    std_mc), leaving out stars predicted outside the training labels' range, and the
-    density with its fallback set to the sample's median log distance."""
-    mean = np.asarray(sample["mean"], dtype=float)
-    y_train = np.asarray(train["y"], dtype=float)
-    with np.errstate(invalid="ignore"):
-        keep = ((mean >= y_train.min(axis=0)) & (mean <= y_train.max(axis=0))).all(axis=1)
-    s = {k: np.asarray(sample[k])[keep] for k in ("X", "y", "y_err", "obsid", "mean", "std_mc")}
-    snr, params = star_info(s["obsid"], table)
-    if form == "loglinear":
-        errors = fit_error_model(s["mean"], s["std_mc"], snr, s["y"], s["y_err"], labels=labels)
-        return None, errors
-    if form != "additive":
+    """The error model (``form``) fitted on a `calibration_sample`, and its density."""
+    if form not in ERROR_FORMS:
         raise ValueError(f"unknown predict.error_form {form!r}; choose one of {ERROR_FORMS}")
-    covariates = {}
-    if state is not None:
-        covariates[STATE_COVARIATE] = state.probability(s["X"])
-    if density is not None:
-        dist = density.log_distance(params, np.isin(s["obsid"], train["obsid"]))
-        known = np.isfinite(params).all(axis=1)
-        density = dataclasses.replace(density, fallback=float(np.median(dist[known])))
-        covariates[DISTANCE_COVARIATE] = np.where(known, dist, density.fallback)
-    errors = fit_additive_error_model(
-        s["mean"], s["std_mc"], snr, s["y"], s["y_err"], labels, covariates or None
+    additive = form == "additive"
+    cal = calibration_sample(
+        sample, train, table, *((state, density) if additive else (None, None))
     )
-    return density, errors
+    s = cal.stars
+    if form == "loglinear":
+        return None, fit_error_model(s["mean"], s["std_mc"], cal.snr, s["y"], s["y_err"],
+                                     labels=labels)  # fmt: skip
+    errors = fit_additive_error_model(
+        s["mean"], s["std_mc"], cal.snr, s["y"], s["y_err"], labels, cal.covariates or None
+    )
+    return cal.density, errors
 
 
 def load_trust(path: str | os.PathLike[str]) -> Trust | None:
