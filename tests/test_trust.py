@@ -91,7 +91,7 @@ def test_red_clump_probability_is_learnt_from_the_training_states(trained) -> No
     p_rc = trust.state.probability(bundle["pca"].transform(va["flux"]))
     is_rc = va["y"][:, 1] > 1.6
     assert np.mean((p_rc > 0.5) == is_rc) > 0.9  # the spectra carry the mass, so the state
-    names = {"p_red_clump", "log_knn_distance"}
+    names = {"p_red_clump", "log_knn_distance", "feh_lamost"}
     assert set(trust.covariates(bundle["pca"].transform(va["flux"][:3]))) == names
 
 
@@ -186,11 +186,59 @@ def test_error_model_widens_sigma_where_training_stars_are_sparse() -> None:
     train = {"y": y, "obsid": obsid}
     density = fit_param_density(params)
     density, errors = fit_calibrated_errors(
-        sample, train, table, None, density, ("age", "mass"), "additive"
+        sample, train, table, None, density, ("age", "mass"), "additive", ["log_knn_distance"]
     )
-    assert "log_knn_distance" in errors.terms
+    assert errors.terms[3:] == ("log_knn_distance",)
     trust = Trust(errors, None, None, density)  # type: ignore[arg-type]
     cov = trust.covariates(np.zeros((2, 2)), np.array([[4700, 2.5, 0.0], [4700, 2.5, -0.7]]))
     sig = errors.relative(np.ones((2, 2)), np.full((2, 2), 0.01), np.full(2, 100.0), None, cov)
     assert sig[1, 0] > 1.4 * sig[0, 0] and sig[1, 1] > 1.4 * sig[0, 1]
     assert sig[0, 0] < 0.12  # the dense core keeps its own error (0.1), not the tail's
+
+
+def _metallicity_sample(n: int, seed: int) -> tuple[dict, dict, pd.DataFrame, np.ndarray]:
+    """Stars spread evenly in [Fe/H] (no sparse tail) whose relative error is 0.1 at the
+    training mean and grows as exp(-1.5 [Fe/H]) below it: weaker lines, less information."""
+    rng = np.random.default_rng(seed)
+    feh = rng.uniform(-0.6, 0.4, n)
+    params = np.column_stack([rng.normal(4700, 100, n), rng.normal(2.5, 0.3, n), feh])
+    y = np.column_stack([rng.uniform(1, 10, n), rng.uniform(0.8, 2.5, n)])
+    rel = 0.1 * np.exp(-1.5 * (feh - feh.mean()))[:, None]
+    mean = y * np.exp(rel * rng.standard_normal((n, 2)))
+    obsid = np.arange(n)
+    table = pd.DataFrame({"obsid": obsid, "snrg": 100.0, "teff_lamost": params[:, 0],
+                          "logg_lamost": params[:, 1], "feh_lamost": feh})  # fmt: skip
+    sample = {"X": np.zeros((n, 2)), "y": y, "y_err": 0.02 * y, "obsid": obsid, "mean": mean,
+              "std_mc": 0.01 * mean}  # fmt: skip
+    return sample, {"y": y, "obsid": obsid}, table, params
+
+
+def test_error_model_tracks_metallicity_and_leaves_unknown_metallicity_at_the_mean() -> None:
+    sample, train, table, params = _metallicity_sample(2000, 6)
+    density = fit_param_density(params)
+    centre = density.mean[2]
+    stars = np.array([[4700, 2.5, centre - 0.5], [4700, 2.5, centre + 0.3],
+                      [4700, 2.5, centre], [4700, 2.5, np.nan], [4700, 2.5, -9999.0]])  # fmt: skip
+    ratio = {}
+    for names in (["feh_lamost"], ["log_knn_distance"]):
+        dens, errors = fit_calibrated_errors(
+            sample, train, table, None, density, ("age", "mass"), "additive", names
+        )
+        assert errors.terms[3:] == tuple(names)
+        cov = Trust(errors, None, None, dens).covariates(np.zeros((5, 2)), stars)  # type: ignore[arg-type]
+        sig = errors.relative(np.ones((5, 2)), np.full((5, 2), 0.01), np.full(5, 100.0), None, cov)
+        ratio[names[0]] = sig[0] / sig[1]
+        if names == ["feh_lamost"]:
+            np.testing.assert_allclose(sig[2], 0.1, rtol=0.1)  # the mean star keeps 0.1
+            np.testing.assert_array_equal(sig[3], sig[2])  # unknown [Fe/H]: as the mean star
+            np.testing.assert_array_equal(sig[4], sig[2])  # LAMOST's -9999 is unknown too
+    # true ratio exp(1.5 * 0.8) = 3.3; the distance alone (an even population) cannot see it
+    np.testing.assert_allclose(ratio["feh_lamost"], np.exp(1.2), rtol=0.2)
+    assert (ratio["log_knn_distance"] < 2.0).all()
+
+
+def test_an_unknown_error_covariate_is_named() -> None:
+    sample, train, table, params = _metallicity_sample(200, 7)
+    with pytest.raises(ValueError, match=r"unknown predict.error_covariates \['teff'\]"):
+        fit_calibrated_errors(sample, train, table, None, fit_param_density(params),
+                              ("age", "mass"), "additive", ["feh_lamost", "teff"])  # fmt: skip

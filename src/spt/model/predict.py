@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ from torch import nn
 
 from spt.model.spt import SpectralTransformer
 from spt.model.train import _as_float32
-from spt.model.uncertainty import ONE_SIGMA, fit_error_floor, total_std
+from spt.model.uncertainty import ERROR_COVARIATES, ONE_SIGMA, fit_error_floor, total_std
 from spt.settings import from_mapping
 
 
@@ -31,7 +31,8 @@ class PredictConfig:
     sets the validation percentile of the quality flags' thresholds (`spt.model.flags`).
     ``calibration_folds`` >= 2 fits the per-star error model of the paper's model on that
     many cross-fitted folds of the training and validation stars (`spt.model.crossfit`);
-    0 on the validation split alone.
+    0 on the validation split alone. ``error_covariates``: what the additive form's variance
+    is scaled by (`spt.model.trust.ERROR_COVARIATES`).
     """
 
     mc_passes: int = 50
@@ -41,6 +42,7 @@ class PredictConfig:
     error_form: str = "additive"
     flag_percentile: float = 99.0
     calibration_folds: int = 4
+    error_covariates: list[str] = field(default_factory=lambda: list(ERROR_COVARIATES))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | PredictConfig) -> PredictConfig:

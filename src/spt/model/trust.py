@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,11 @@ from spt.model.predict import PredictConfig, predict_mc, predict_with_errors
 from spt.model.spt import SpectralTransformer
 from spt.model.store import read_extra
 from spt.model.uncertainty import (
+    DISTANCE_COVARIATE,
+    ERROR_COVARIATES,
     ERROR_FORMS,
+    FEH_COVARIATE,
+    STATE_COVARIATE,
     ErrorModel,
     StateModel,
     fit_additive_error_model,
@@ -44,12 +48,8 @@ from spt.prep.anomalies import ANOMALY_TYPES
 from spt.prep.features import transform_spectra
 
 TRUST_KEY = "trust"
-#: The error model's covariate name of the red-clump probability (`StateModel`).
-STATE_COVARIATE = "p_red_clump"
 #: LAMOST's own parameters of a spectrum, as the cross-match names them (matched.csv).
 PARAM_COLUMNS = ("teff_lamost", "logg_lamost", "feh_lamost")
-#: The error model's covariate of the distance from the training set (`ParamDensity`).
-DISTANCE_COVARIATE = "log_knn_distance"
 #: Neighbours of the distance (ours): enough that one odd training star does not make a hole.
 DENSITY_NEIGHBOURS = 20
 
@@ -88,6 +88,11 @@ class ParamDensity:
             kth = np.where(own[known], dist[:, self.k], dist[:, self.k - 1])
             out[known] = np.log(np.maximum(kth, 1e-6))
         return out
+
+    def feh_offset(self, params: np.ndarray) -> NDArray[np.float64]:
+        """[Fe/H] (column 3 of ``params``) minus the training mean, in dex; 0 where unknown."""
+        feh = clean_params(params).reshape(-1, len(self.mean))[:, 2] - self.mean[2]
+        return np.where(np.isfinite(feh), feh, 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""
@@ -147,15 +152,19 @@ class Trust:
         self, features: np.ndarray, params: np.ndarray | None = None
     ) -> dict[str, np.ndarray] | None:
         """The error model's covariates of stars with these PCA vectors and LAMOST
-        parameters (n, 3; NaN where unknown): P(red clump) and the distance from the training
-        set, those the model was fitted with."""
+        parameters (n, 3; NaN where unknown): P(red clump), the distance from the training
+        set and [Fe/H], those the model was fitted with."""
         out = {}
-        if self.state is not None and STATE_COVARIATE in self.errors.terms:
+        terms = self.errors.terms
+        if self.state is not None and STATE_COVARIATE in terms:
             out[STATE_COVARIATE] = self.state.probability(features)
-        if self.density is not None and DISTANCE_COVARIATE in self.errors.terms:
+        if self.density is not None:
             n = len(features)
             known = np.full((n, len(PARAM_COLUMNS)), np.nan) if params is None else params
-            out[DISTANCE_COVARIATE] = self.density.log_distance(known)
+            if DISTANCE_COVARIATE in terms:
+                out[DISTANCE_COVARIATE] = self.density.log_distance(known)
+            if FEH_COVARIATE in terms:
+                out[FEH_COVARIATE] = self.density.feh_offset(known)
         return out or None
 
 
@@ -179,13 +188,15 @@ def fit_trust(
     percentile: float,
     form: str = PredictConfig.error_form,
     calibration: Mapping[str, np.ndarray] | None = None,
+    covariates: Sequence[str] = ERROR_COVARIATES,
 ) -> Trust:
     """Fit the per-star error model and the domain of the quality flags.
 
     ``table`` gives each obsid's S/N, LAMOST parameters (`star_info`) and seismic ``phase``
     (for the red-clump classifier, fitted on the training split when the phases are known);
     ``val_spectra`` holds the validation spectra (``flux``, ``ivar``, rows in the split's
-    order) for the PCA reconstruction chi2. ``form``: ``predict.error_form``.
+    order) for the PCA reconstruction chi2. ``form``: ``predict.error_form``; ``covariates``:
+    ``predict.error_covariates`` (`ERROR_COVARIATES`).
     The error model is fitted on ``calibration`` (out-of-fold predictions,
     `spt.model.crossfit.OOF_KEYS`) when given, else on the model's validation predictions;
     stars predicted outside the training labels' range (flagged, `Flag.PREDICTION_OUT_OF_RANGE`)
@@ -201,7 +212,9 @@ def fit_trust(
     if calibration is None:
         calibration = {**val, "mean": mean, "std_mc": std_mc}
     density = fit_param_density(params_train)
-    density, errors = fit_calibrated_errors(calibration, train, table, state, density, labels, form)
+    density, errors = fit_calibrated_errors(
+        calibration, train, table, state, density, labels, form, covariates
+    )
     chi2 = reconstruction_chi2(
         pca_bundle["pca"], pca_bundle["fill"], val_spectra["flux"], val_spectra["ivar"]
     )
@@ -228,23 +241,32 @@ def calibration_sample(
     table: pd.DataFrame,
     state: StateModel | None,
     density: ParamDensity | None,
+    covariates: Sequence[str] = ERROR_COVARIATES,
 ) -> CalibrationSample:
     """The stars of a calibration sample (X, y, y_err, obsid, mean, std_mc) predicted inside
-    the training labels' range, with their S/N and error-model covariates; the density's
-    fallback becomes the sample's median log distance."""
+    the training labels' range, with their S/N and the error-model ``covariates`` that the
+    state model and density allow; the density's fallback becomes the sample's median log
+    distance."""
+    unknown = sorted(set(covariates) - set(ERROR_COVARIATES))
+    if unknown:
+        raise ValueError(
+            f"unknown predict.error_covariates {unknown}; known: {list(ERROR_COVARIATES)}"
+        )
     y_train = np.asarray(train["y"], dtype=float)
     keep = ~outside(sample["mean"], y_train.min(axis=0), y_train.max(axis=0))
     stars = {k: np.asarray(sample[k])[keep] for k in ("X", "y", "y_err", "obsid", "mean", "std_mc")}
     snr, params = star_info(stars["obsid"], table)
-    covariates = {}
-    if state is not None:
-        covariates[STATE_COVARIATE] = state.probability(stars["X"])
-    if density is not None:
-        unknown = dataclasses.replace(density, fallback=np.nan)
-        dist = unknown.log_distance(params, np.isin(stars["obsid"], train["obsid"]))
+    out = {}
+    if state is not None and STATE_COVARIATE in covariates:
+        out[STATE_COVARIATE] = state.probability(stars["X"])
+    if density is not None and DISTANCE_COVARIATE in covariates:
+        missing = dataclasses.replace(density, fallback=np.nan)
+        dist = missing.log_distance(params, np.isin(stars["obsid"], train["obsid"]))
         density = dataclasses.replace(density, fallback=float(np.nanmedian(dist)))
-        covariates[DISTANCE_COVARIATE] = np.where(np.isnan(dist), density.fallback, dist)
-    return CalibrationSample(stars, snr, covariates, density)
+        out[DISTANCE_COVARIATE] = np.where(np.isnan(dist), density.fallback, dist)
+    if density is not None and FEH_COVARIATE in covariates:
+        out[FEH_COVARIATE] = density.feh_offset(params)
+    return CalibrationSample(stars, snr, out, density)
 
 
 def fit_calibrated_errors(
@@ -255,13 +277,15 @@ def fit_calibrated_errors(
     density: ParamDensity | None,
     labels: tuple[str, ...],
     form: str,
+    covariates: Sequence[str] = ERROR_COVARIATES,
 ) -> tuple[ParamDensity | None, ErrorModel]:
-    """The error model (``form``) fitted on a `calibration_sample`, and its density."""
+    """The error model (``form``) fitted on a `calibration_sample` with these ``covariates``
+    (additive form only), and its density."""
     if form not in ERROR_FORMS:
         raise ValueError(f"unknown predict.error_form {form!r}; choose one of {ERROR_FORMS}")
     additive = form == "additive"
     cal = calibration_sample(
-        sample, train, table, *((state, density) if additive else (None, None))
+        sample, train, table, *((state, density) if additive else (None, None)), covariates
     )
     s = cal.stars
     if form == "loglinear":

@@ -303,6 +303,15 @@ def fit_error_model(
     return ErrorModel(tuple(labels), terms, coef, center, scale)
 
 
+#: The additive form's covariates (`spt.model.trust` computes them): the red-clump
+#: probability (`StateModel`), the log distance from the training set and the star's LAMOST
+#: [Fe/H] in dex from the training mean (weaker lines carry less of the mass signature, so
+#: metal-poor giants err more); config ``predict.error_covariates`` picks among them.
+STATE_COVARIATE = "p_red_clump"
+DISTANCE_COVARIATE = "log_knn_distance"
+FEH_COVARIATE = "feh_lamost"
+ERROR_COVARIATES = (STATE_COVARIATE, DISTANCE_COVARIATE, FEH_COVARIATE)
+
 #: The additive form's variance terms, in coefficient order (covariate factors follow).
 ADDITIVE_TERMS = ("floor", "inv_snr2", "rel_mc2")
 ERROR_FORMS = ("additive", "loglinear")
