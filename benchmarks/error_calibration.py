@@ -1,16 +1,19 @@
 """The per-star error model against its alternatives, on a finished default run (mock only).
 
-Refits the error model of the run's paper's model on different calibration samples and forms,
-and prints, for each, the test split's coverage of the noise-free truth (within 1 sigma by S/N
-quartile and state, within 2 sigma) and RMS error / mean sigma in six sigma bins:
+Refits the error model of the run's paper's model on different calibration samples,
+covariates and forms, and prints, for each, the test split's coverage of the noise-free truth
+(within 1 sigma by S/N quartile and state, within 2 sigma), RMS error / mean sigma in six sigma
+bins, and the coverage of the field survey's unflagged in-domain giants per population (base,
+shifted: `catalog.field_survey`):
 
-- shipped: the run's own quoted errors (out-of-fold sample, clump probability and distance);
-- validation only: the same form fitted on the validation split (the previous default);
-- folds, no distance: the out-of-fold sample without the distance covariate;
+- shipped: the run's own quoted errors (out-of-fold sample, predict.error_covariates);
+- validation only: the same covariates fitted on the validation split alone;
+- folds, no [Fe/H]: the out-of-fold sample, clump probability and distance only;
+- folds, clump only: the out-of-fold sample, clump probability only;
 - folds, Student-t 68 %: a Student-t likelihood (label noise deconvolved by Gauss-Hermite
-  quadrature), quoting the half-width that holds 68.3 %.
+  quadrature) on the shipped covariates, quoting the half-width that holds 68.3 %.
 
-    python benchmarks/error_calibration.py /tmp/final8
+    python benchmarks/error_calibration.py /tmp/final10
 """
 
 from __future__ import annotations
@@ -18,14 +21,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
+from astropy.table import Table
 from scipy.optimize import minimize
 from scipy.special import gammaln
 from scipy.stats import t as student_t
 
+from spt.catalog.targets import read_shard
 from spt.io.predictions import load_split, split_labels
 from spt.model.crossfit import load_out_of_fold
 from spt.model.predict import predict_mc
@@ -36,7 +43,17 @@ from spt.model.trust import (
     load_trust,
     star_info,
 )
-from spt.model.uncertainty import ErrorModel, _additive_design, _additive_variance, coverage
+from spt.model.uncertainty import (
+    ADDITIVE_TERMS,
+    FEH_COVARIATE,
+    STATE_COVARIATE,
+    ErrorModel,
+    _additive_design,
+    _additive_variance,
+    coverage,
+)
+from spt.prep.features import load_pca, transform_spectra
+from spt.prep.spectra import common_grid, merge_config, preprocess_arrays, template_from_npz
 from spt.validation.evaluate import trust_groups
 
 GH_X, GH_W = np.polynomial.hermite.hermgauss(24)
@@ -58,15 +75,73 @@ def t_nll(x: np.ndarray, r: np.ndarray, e: np.ndarray) -> Callable[[np.ndarray],
     return nll
 
 
-def report(name: str, sigma: np.ndarray, pred: np.ndarray, truth: np.ndarray, groups) -> None:
-    """One line per label: 1-sigma coverage per group, 2-sigma coverage, binned RMS / sigma."""
+@dataclass(frozen=True)
+class Stars:
+    """Stars to score: predictions, what the error model reads, the truth, groups to report."""
+
+    mean: np.ndarray
+    std_mc: np.ndarray
+    snr: np.ndarray
+    features: np.ndarray
+    params: np.ndarray
+    truth: np.ndarray
+    groups: dict[str, np.ndarray]
+
+
+def report(name: str, sigma: np.ndarray, stars: Stars, bins: bool = True) -> None:
+    """One line per label: 1-sigma coverage per group, 2-sigma coverage (per group unless
+    ``bins``), binned RMS / sigma (``bins``)."""
     for j, label in enumerate(("age", "mass")):
-        err = truth[:, j] - pred[:, j]
-        one = " ".join(f"{100 * coverage(err[m], sigma[m, j]):.0f}" for m in groups.values())
-        two = 100 * coverage(err, 2 * sigma[:, j])
-        bins = np.array_split(np.argsort(sigma[:, j]), 6)
-        ratio = " ".join(f"{np.sqrt(np.mean(err[b] ** 2)) / sigma[b, j].mean():.2f}" for b in bins)
-        print(f"{name:24s} {label:4s} 1s [{one}]  2s {two:.1f}  rms/sigma [{ratio}]")
+        err = stars.truth[:, j] - stars.mean[:, j]
+        cov = {g: 100 * coverage(err[m], sigma[m, j]) for g, m in stars.groups.items()}
+        two = {g: 100 * coverage(err[m], 2 * sigma[m, j]) for g, m in stars.groups.items()}
+        one = " ".join(f"{v:.0f}" if bins else f"{v:.1f}" for v in cov.values())
+        if not bins:
+            twos = " ".join(f"{v:.1f}" for v in two.values())
+            print(f"{name:24s} {label:4s} 1s [{one}]  2s [{twos}]")
+            continue
+        parts = np.array_split(np.argsort(sigma[:, j]), 6)
+        ratio = " ".join(f"{np.sqrt(np.mean(err[b] ** 2)) / sigma[b, j].mean():.2f}" for b in parts)
+        print(f"{name:24s} {label:4s} 1s [{one}]  2s {two['all']:.1f}  rms/sigma [{ratio}]")
+
+
+def test_stars(run: Path, sample: pd.DataFrame, test: dict[str, np.ndarray]) -> Stars:
+    """The test split's predictions (the run's file) against the noise-free truth."""
+    pred = pd.read_csv(run / "results/predictions/spt_mahalanobis.csv")
+    truth = pd.read_csv(run / "resources/simulated/truth.csv").drop_duplicates("obsid")
+    truth = truth.set_index("obsid").reindex(pred["obsid"])[["age", "mass"]].to_numpy()
+    snr, params = star_info(pred["obsid"].to_numpy(), sample)
+    phase = sample.drop_duplicates("obsid").set_index("obsid").reindex(pred["obsid"])["phase"]
+    return Stars(pred[["age", "mass"]].to_numpy(), pred[["age_err_mc", "mass_err_mc"]].to_numpy(),
+                 snr, test["X"], params, truth, trust_groups(snr, phase.to_numpy()))  # fmt: skip
+
+
+def field_stars(run: Path) -> tuple[Stars, np.ndarray]:
+    """The field survey's unflagged in-domain giants (catalogue rows) with their PCA vectors,
+    grouped by population; and their shipped sigma."""
+    rows = Table.read(run / "results/catalog/spt_catalog.fits")
+    cat = rows[[c for c in rows.colnames if c != "reasons"]].to_pandas()
+    truth = pd.read_csv(run / "resources/simulated/field/truth.csv")
+    cat = cat.merge(truth[["obsid", "domain", "population"]], on="obsid")
+    cat = cat[(cat["domain"] == "in") & ~cat["flag_warn"] & cat["age"].notna()]
+    targets = pd.concat(
+        [read_shard(p) for p in sorted((run / "results/catalog/targets").glob("*.csv"))]
+    )
+    paths = targets.set_index("obsid").loc[cat["obsid"], "path"].map(lambda p: str(run / p))
+    cfg = yaml.safe_load((run / "config/config.yaml").read_text())
+    spectra = merge_config(cfg["preprocess"]["spectra"])
+    grid = common_grid(spectra["wave_min"], spectra["wave_max"], spectra["log_step"])
+    template = template_from_npz(run / "results/data/spectra.npz")
+    _, arrays = preprocess_arrays(paths.tolist(), cat["obsid"].tolist(), grid, spectra,
+                                  anomaly_cfg=cfg["anomalies"], template=template)  # fmt: skip
+    features = transform_spectra(load_pca(run / "results/features/pca.joblib"),
+                                 arrays["flux"], arrays["ivar"])  # fmt: skip
+    true = truth.set_index("obsid").loc[cat["obsid"], ["age", "mass"]].to_numpy()
+    groups = {p: (cat["population"] == p).to_numpy() for p in sorted(cat["population"].unique())}
+    params = cat[["teff", "logg", "feh"]].to_numpy(float)
+    stars = Stars(cat[["age", "mass"]].to_numpy(), cat[["age_err_mc", "mass_err_mc"]].to_numpy(),
+                  cat["snrg"].to_numpy(float), features, params, true, groups)  # fmt: skip
+    return stars, cat[["age_err", "mass_err"]].to_numpy()
 
 
 def main() -> None:
@@ -84,54 +159,57 @@ def main() -> None:
     oof = load_out_of_fold(sorted((run / "results/models/folds").glob("*.npz")))
     mean_v, std_v = predict_mc(model, val["X"], passes=50, seed=20240110)
     val_sample = {**val, "mean": mean_v, "std_mc": std_v}
+    shipped = list(trust.errors.terms[len(ADDITIVE_TERMS) :])
+    tests = test_stars(run, sample, test)
+    field, field_sigma = field_stars(run)
+    print("test split groups:", ", ".join(tests.groups), "| field groups:", ", ".join(field.groups))
 
-    pred = pd.read_csv(run / "results/predictions/spt_mahalanobis.csv")
-    truth = pd.read_csv(run / "resources/simulated/truth.csv").drop_duplicates("obsid")
-    truth = truth.set_index("obsid").reindex(pred["obsid"])[["age", "mass"]].to_numpy()
-    snr, params = star_info(pred["obsid"].to_numpy(), sample)
-    phase = sample.drop_duplicates("obsid").set_index("obsid").reindex(pred["obsid"])["phase"]
-    groups = trust_groups(snr, phase.to_numpy())
-    print("groups:", ", ".join(groups))
-    mean = pred[["age", "mass"]].to_numpy()
-    std_mc = pred[["age_err_mc", "mass_err_mc"]].to_numpy()
-
-    def quoted(errors: ErrorModel, density) -> np.ndarray:
+    def quoted(errors: ErrorModel, density, stars: Stars) -> np.ndarray:
         t = dataclasses.replace(trust, errors=errors, density=density)
-        return errors.sigma(mean, std_mc, snr, covariates=t.covariates(test["X"], params))
+        cov = t.covariates(stars.features, stars.params)
+        return errors.sigma(stars.mean, stars.std_mc, stars.snr, covariates=cov)
 
-    report("shipped", pred[["age_err", "mass_err"]].to_numpy(), mean, truth, groups)
+    report("shipped", pd.read_csv(run / "results/predictions/spt_mahalanobis.csv")[
+        ["age_err", "mass_err"]].to_numpy(), tests)  # fmt: skip
+    report("shipped, field", field_sigma, field, bins=False)
     fits = {
-        "validation only": (val_sample, trust.density),
-        "folds, no distance": (oof, None),
+        "validation only": (val_sample, shipped),
+        "folds, no [Fe/H]": (oof, [c for c in shipped if c != FEH_COVARIATE]),
+        "folds, clump only": (oof, [STATE_COVARIATE]),
     }
-    for name, (cal, density) in fits.items():
+    for name, (cal, names) in fits.items():
         density, errors = fit_calibrated_errors(
-            cal, train, sample, trust.state, density, labels, "additive"
+            cal, train, sample, trust.state, trust.density, labels, "additive", names
         )
-        report(name, quoted(errors, density), mean, truth, groups)
+        report(name, quoted(errors, density, tests), tests)
+        report(name + ", field", quoted(errors, density, field), field, bins=False)
 
-    # Student-t on the out-of-fold sample, quoting the 68.3 % half-width
-    cal = calibration_sample(oof, train, sample, trust.state, trust.density)
+    # Student-t on the out-of-fold sample and the shipped covariates, quoting the 68.3 % width
+    cal = calibration_sample(oof, train, sample, trust.state, trust.density, shipped)
     errors = fit_calibrated_errors(oof, train, sample, trust.state, trust.density, labels,
-                                   "additive")[1]  # fmt: skip
-    o, snr_o, cov_o = cal.stars, cal.snr, cal.covariates
-    cov_t = dataclasses.replace(trust, density=cal.density).covariates(test["X"], params)
-    names = errors.terms[3:]
-    sigma_t = np.empty_like(mean)
+                                   "additive", shipped)[1]  # fmt: skip
+    o, t_trust = cal.stars, dataclasses.replace(trust, density=cal.density)
+    names = errors.terms[len(ADDITIVE_TERMS) :]
+    sigma_t = {"test": np.empty_like(tests.mean), "field": np.empty_like(field.mean)}
     for j in range(2):
-        x = _additive_design(o["mean"][:, j], o["std_mc"][:, j], snr_o, [cov_o[k] for k in names])
+        x = _additive_design(o["mean"][:, j], o["std_mc"][:, j], cal.snr,
+                             [cal.covariates[k] for k in names])  # fmt: skip
         r = np.log(o["y"][:, j] / o["mean"][:, j])
         e = o["y_err"][:, j] / o["y"][:, j]
         start = np.r_[errors.coef[j], np.log(5.0)]
         fit = minimize(t_nll(x, r, e), start, method="Nelder-Mead",
                        options={"maxiter": 20000, "xatol": 1e-6, "fatol": 1e-8})  # fmt: skip
         nu = 2.0 + np.exp(fit.x[-1])
-        xt = _additive_design(mean[:, j], std_mc[:, j], snr, [cov_t[k] for k in names])
         width = student_t.ppf(0.5 + 0.6827 / 2, nu) * np.sqrt((nu - 2) / nu)
-        rel = np.sqrt(_additive_variance(xt, fit.x[:-1])) * width
-        sigma_t[:, j] = np.maximum(mean[:, j] * rel, std_mc[:, j])
+        for key, stars in (("test", tests), ("field", field)):
+            cov = t_trust.covariates(stars.features, stars.params)
+            xt = _additive_design(stars.mean[:, j], stars.std_mc[:, j], stars.snr,
+                                  [cov[k] for k in names])  # fmt: skip
+            rel = np.sqrt(_additive_variance(xt, fit.x[:-1])) * width
+            sigma_t[key][:, j] = np.maximum(stars.mean[:, j] * rel, stars.std_mc[:, j])
         print(f"Student-t {('age', 'mass')[j]}: nu = {nu:.1f}, 68 % half-width = {width:.3f} sd")
-    report("folds, Student-t 68 %", sigma_t, mean, truth, groups)
+    report("folds, Student-t 68 %", sigma_t["test"], tests)
+    report("folds, Student-t, field", sigma_t["field"], field, bins=False)
 
 
 if __name__ == "__main__":

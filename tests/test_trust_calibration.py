@@ -34,6 +34,18 @@ def test_trust_groups_split_quartiles_and_states() -> None:
     assert quartiles == ["S/N Q1 [1, 2]", "S/N Q2 [3, 4]", "S/N Q3 [5, 6]", "S/N Q4 [7, 8]"]
     assert sum(groups[k].sum() for k in quartiles) == 8  # a partition
     assert groups["RGB"].sum() == 4 and groups["RC"].sum() == 3  # phase 0 is in neither
+    assert not any(k.startswith("[Fe/H]") for k in groups)  # no [Fe/H] given: no terciles
+
+
+def test_trust_groups_split_metallicity_terciles_of_known_values() -> None:
+    feh = np.array([0.3, -0.5, 0.0, -9999.0, 0.1, -0.2, np.nan, -0.1, 0.2])
+    groups = trust_groups(np.full(9, 50.0), None, feh)
+    terciles = {k: np.flatnonzero(v).tolist() for k, v in groups.items() if k.startswith("[Fe")}
+    assert terciles == {
+        "[Fe/H] T1 [-0.50, -0.20]": [1, 5],
+        "[Fe/H] T2 [-0.10, 0.00]": [2, 7],
+        "[Fe/H] T3 [0.10, 0.30]": [0, 4, 8],
+    }  # the -9999 marker and NaN are in none
 
 
 def test_calibration_against_truth_joins_by_obsid_and_uses_sigma_alone() -> None:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from spt.io.predictions import PredictionFormatError, frame_labels
 from spt.io.seismic import RED_CLUMP, RGB
+from spt.model.flags import clean_params
 from spt.model.uncertainty import coverage_table
 from spt.validation.metrics import delta_p, median_rel_residual, robust_scatter, score_table
 
@@ -86,10 +87,15 @@ def noise_floor(predictions: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 PHASES = {RGB: "RGB", RED_CLUMP: "RC"}  # group names of the evolutionary states
 
 
-def trust_groups(snr: np.ndarray, phase: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Masks of the calibration table: all stars, S/N quartiles (of these stars), RGB and RC.
+def trust_groups(
+    snr: np.ndarray, phase: np.ndarray | None = None, feh: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Masks of the calibration table: all stars, S/N quartiles (of these stars), RGB and RC,
+    and LAMOST [Fe/H] terciles when ``feh`` is given.
 
-    A quartile's name carries its S/N range, e.g. ``S/N Q1 [8, 31]``.
+    A quartile's name carries its S/N range, e.g. ``S/N Q1 [8, 31]``; a tercile its [Fe/H]
+    range, e.g. ``[Fe/H] T1 [-0.89, -0.12]``. Stars of unknown S/N or [Fe/H] (NaN, LAMOST's
+    -9999) are in no quartile or tercile.
     """
     snr = np.asarray(snr, dtype=float)
     groups = {"all": np.ones(len(snr), dtype=bool)}
@@ -107,6 +113,17 @@ def trust_groups(snr: np.ndarray, phase: np.ndarray | None = None) -> dict[str, 
         for code, name in PHASES.items():
             if (codes == code).any():
                 groups[name] = codes == code
+    if feh is not None:
+        metal = clean_params(feh)
+        known = np.isfinite(metal)
+        if known.sum() >= 3:
+            edges = np.quantile(metal[known], [1 / 3, 2 / 3])
+            tercile = np.where(known, np.digitize(metal, edges), -1)
+            for k in range(3):
+                mask = tercile == k
+                if mask.any():
+                    lo, hi = metal[mask].min(), metal[mask].max()
+                    groups[f"[Fe/H] T{k + 1} [{lo:.2f}, {hi:.2f}]"] = mask
     return groups
 
 
@@ -130,14 +147,16 @@ def calibration_by_group(
     snr: np.ndarray,
     phase: np.ndarray | None = None,
     truth: pd.DataFrame | None = None,
+    feh: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Fraction within 1 and 2 sigma per label and group (`trust_groups`), and Delta_P.
 
-    ``snr`` and ``phase`` are per row of ``frame``. With ``truth`` (the mock's truth table,
-    obsid + labels) the reference is the noise-free value and sigma the quoted error;
-    without it, the catalogue label with its error added (real data). Ideal: 0.683 / 0.954.
+    ``snr``, ``phase`` and ``feh`` (LAMOST's) are per row of ``frame``. With ``truth`` (the
+    mock's truth table, obsid + labels) the reference is the noise-free value and sigma the
+    quoted error; without it, the catalogue label with its error added (real data). Ideal:
+    0.683 / 0.954.
     """
-    groups = trust_groups(snr, phase)
+    groups = trust_groups(snr, phase, feh)
     rows = []
     for label in frame_labels(frame):
         ref, sigma, name = _reference(frame, label, truth)
@@ -192,11 +211,13 @@ def trust_calibration(
     predictions: pd.DataFrame, sample: pd.DataFrame, truth: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """`calibration_by_group`, `error_bins` and `bias_by_bin` of a predictions table, each
-    star's S/N (``snrg``) and evolutionary state (``phase``) taken from the sample table."""
+    star's S/N (``snrg``), evolutionary state (``phase``) and LAMOST [Fe/H] (``feh_lamost``)
+    taken from the sample table."""
     info = sample.drop_duplicates("obsid").set_index("obsid").reindex(predictions["obsid"])
     phase = info["phase"].to_numpy() if "phase" in info else None
+    feh = info["feh_lamost"].to_numpy(float) if "feh_lamost" in info else None
     return (
-        calibration_by_group(predictions, info["snrg"].to_numpy(float), phase, truth),
+        calibration_by_group(predictions, info["snrg"].to_numpy(float), phase, truth, feh),
         error_bins(predictions, truth),
         bias_by_bin(predictions, truth),
     )

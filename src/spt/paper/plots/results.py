@@ -293,7 +293,8 @@ def plot_uncertainties(
 
 
 def _coverage_by_group(ax: Any, groups: pd.DataFrame, label: str) -> None:
-    """Share within 1 and 2 sigma per S/N quartile and evolutionary state, with the ideal."""
+    """Share within 1 and 2 sigma per S/N quartile, evolutionary state and [Fe/H] tercile,
+    with the ideal."""
     parts = groups.loc[groups["group"] != "all"]
     x = np.arange(len(parts))
     ax.bar(x - 0.2, 100 * parts["within_1sigma"], width=0.4, color=COLORS[0], label="within 1σ")
@@ -301,11 +302,11 @@ def _coverage_by_group(ax: Any, groups: pd.DataFrame, label: str) -> None:
     for ideal, lo, hi in ((68.3, 63.3, 73.3), (95.4, 92.4, 98.4)):
         ax.axhline(ideal, color="0.2", lw=0.8, ls="--")
         ax.axhspan(lo, hi, color="0.85", zorder=0)
-    names = [str(g).replace("S/N ", "S/N\n") for g in parts["group"]]
+    names = [str(g).replace("S/N ", "S/N\n").replace("[Fe/H] ", "[Fe/H]\n") for g in parts["group"]]
     ax.set_xticks(x, names, fontsize=6)
     reference = str(groups["reference"].iloc[0]) if len(groups) else ""
     ax.set(ylim=(0, 100), ylabel=f"{label}: share of stars (%)",
-           title=f"coverage by S/N and state (vs {reference})")  # fmt: skip
+           title=f"coverage by S/N, state and [Fe/H] (vs {reference})")  # fmt: skip
     ax.title.set_fontsize(7)
     ax.legend(loc="lower right", fontsize=6)
 
