@@ -11,6 +11,7 @@ label was not learnt.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -302,7 +303,8 @@ def _coverage_by_group(ax: Any, groups: pd.DataFrame, label: str) -> None:
     for ideal, lo, hi in ((68.3, 63.3, 73.3), (95.4, 92.4, 98.4)):
         ax.axhline(ideal, color="0.2", lw=0.8, ls="--")
         ax.axhspan(lo, hi, color="0.85", zorder=0)
-    names = [str(g).replace("S/N ", "S/N\n").replace("[Fe/H] ", "[Fe/H]\n") for g in parts["group"]]
+    # "S/N Q1 [8, 37]" -> "S/N\nQ1": the ranges are in the table, too long for a tick
+    names = [re.sub(r" \[[^\]]*\]$", "", str(g)).replace(" ", "\n") for g in parts["group"]]
     ax.set_xticks(x, names, fontsize=6)
     reference = str(groups["reference"].iloc[0]) if len(groups) else ""
     ax.set(ylim=(0, 100), ylabel=f"{label}: share of stars (%)",
