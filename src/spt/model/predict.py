@@ -32,7 +32,7 @@ class PredictConfig:
     ``calibration_folds`` >= 2 fits the per-star error model of the paper's model on that
     many cross-fitted folds of the training and validation stars (`spt.model.crossfit`);
     0 on the validation split alone. ``error_covariates``: what the additive form's variance
-    is scaled by (`spt.model.trust.ERROR_COVARIATES`).
+    is scaled by (`spt.model.uncertainty.ERROR_COVARIATES`).
     """
 
     mc_passes: int = 50
