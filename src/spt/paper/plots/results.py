@@ -224,7 +224,8 @@ def plot_uncertainties(
 
     Middle panels: |predicted − true| against the predicted sigma, the RMS error in bins of
     sigma, the 1:1 line, and 1:1 with the median label error added in quadrature (the labels
-    are measurements too); the legend gives the fraction of stars within 1 sigma. With
+    are measurements too); the legend gives the fraction of stars within 1 sigma, the label's
+    own error added in quadrature where the predictions carry it. With
     ``groups`` (`spt.validation.evaluate.calibration_by_group`), a bottom row shows the share
     within 1 and 2 sigma in each S/N quartile and evolutionary state, against the ideal.
     """
@@ -278,8 +279,11 @@ def plot_uncertainties(
                     ls=":",
                     label="1:1 ⊕ median label error",
                 )
-        within = 100.0 * cal.loc[(label, "prediction"), "within_1sigma"]
-        ax.plot([], [], " ", label=f"within 1σ: {within:.0f} % (ideal 68 %)")
+        # the labels are measurements too: the share to compare with 68 % adds their errors
+        combined = (label, "combined") in cal.index
+        kind, name = ("combined", "σ ⊕ label σ") if combined else ("prediction", "σ")
+        within = 100.0 * cal.loc[(label, kind), "within_1sigma"]
+        ax.plot([], [], " ", label=f"within 1 {name}: {within:.0f} % (ideal 68 %)")
         if (label, "dropout") in cal.index:
             alone = 100.0 * cal.loc[(label, "dropout"), "within_1sigma"]
             ax.plot([], [], " ", label=f"MC dropout alone: {alone:.0f} %")
