@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -170,20 +171,30 @@ def test_distance_from_training_grows_outside_it_and_skips_a_star_itself() -> No
     assert fit_param_density(params[:30]) is None
 
 
-def test_error_model_widens_sigma_where_training_stars_are_sparse() -> None:
-    rng = np.random.default_rng(5)
-    n = 1500
-    feh = np.r_[rng.normal(0.0, 0.15, n - 300), rng.uniform(-0.9, -0.4, 300)]
+def _calibration_set(
+    rng: np.random.Generator, feh: np.ndarray, rel: Callable[[np.ndarray], np.ndarray]
+) -> tuple[dict, dict, pd.DataFrame, np.ndarray]:
+    """A calibration sample of stars with this [Fe/H] whose predictions err by the relative
+    error ``rel(feh)``: (sample, training split, table, LAMOST parameters)."""
+    n = len(feh)
     params = np.column_stack([rng.normal(4700, 100, n), rng.normal(2.5, 0.3, n), feh])
     y = np.column_stack([rng.uniform(1, 10, n), rng.uniform(0.8, 2.5, n)])
-    rel = np.where(feh < -0.4, 0.3, 0.1)[:, None]  # sparse metal-poor tail: 3x the error
-    mean = y * np.exp(rel * rng.standard_normal((n, 2)))
+    mean = y * np.exp(rel(feh)[:, None] * rng.standard_normal((n, 2)))
     obsid = np.arange(n)
     table = pd.DataFrame({"obsid": obsid, "snrg": 100.0, "teff_lamost": params[:, 0],
                           "logg_lamost": params[:, 1], "feh_lamost": feh})  # fmt: skip
     sample = {"X": np.zeros((n, 2)), "y": y, "y_err": 0.02 * y, "obsid": obsid, "mean": mean,
               "std_mc": 0.01 * mean}  # fmt: skip
-    train = {"y": y, "obsid": obsid}
+    return sample, {"y": y, "obsid": obsid}, table, params
+
+
+def test_error_model_widens_sigma_where_training_stars_are_sparse() -> None:
+    rng = np.random.default_rng(5)
+    feh = np.r_[rng.normal(0.0, 0.15, 1200), rng.uniform(-0.9, -0.4, 300)]
+    # sparse metal-poor tail: 3x the error
+    sample, train, table, params = _calibration_set(
+        rng, feh, lambda f: np.where(f < -0.4, 0.3, 0.1)
+    )
     density = fit_param_density(params)
     density, errors = fit_calibrated_errors(
         sample, train, table, None, density, ("age", "mass"), "additive", ["log_knn_distance"]
@@ -201,16 +212,7 @@ def _metallicity_sample(n: int, seed: int) -> tuple[dict, dict, pd.DataFrame, np
     training mean and grows as exp(-1.5 [Fe/H]) below it: weaker lines, less information."""
     rng = np.random.default_rng(seed)
     feh = rng.uniform(-0.6, 0.4, n)
-    params = np.column_stack([rng.normal(4700, 100, n), rng.normal(2.5, 0.3, n), feh])
-    y = np.column_stack([rng.uniform(1, 10, n), rng.uniform(0.8, 2.5, n)])
-    rel = 0.1 * np.exp(-1.5 * (feh - feh.mean()))[:, None]
-    mean = y * np.exp(rel * rng.standard_normal((n, 2)))
-    obsid = np.arange(n)
-    table = pd.DataFrame({"obsid": obsid, "snrg": 100.0, "teff_lamost": params[:, 0],
-                          "logg_lamost": params[:, 1], "feh_lamost": feh})  # fmt: skip
-    sample = {"X": np.zeros((n, 2)), "y": y, "y_err": 0.02 * y, "obsid": obsid, "mean": mean,
-              "std_mc": 0.01 * mean}  # fmt: skip
-    return sample, {"y": y, "obsid": obsid}, table, params
+    return _calibration_set(rng, feh, lambda f: 0.1 * np.exp(-1.5 * (f - f.mean())))
 
 
 def test_error_model_tracks_metallicity_and_leaves_unknown_metallicity_at_the_mean() -> None:

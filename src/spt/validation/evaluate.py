@@ -99,31 +99,31 @@ def trust_groups(
     """
     snr = np.asarray(snr, dtype=float)
     groups = {"all": np.ones(len(snr), dtype=bool)}
-    known = np.isfinite(snr)
-    if known.sum() >= 4:
-        edges = np.quantile(snr[known], [0.25, 0.5, 0.75])
-        quartile = np.where(known, np.digitize(snr, edges), -1)
-        for k in range(4):
-            mask = quartile == k
-            if mask.any():
-                lo, hi = snr[mask].min(), snr[mask].max()
-                groups[f"S/N Q{k + 1} [{lo:.0f}, {hi:.0f}]"] = mask
+    groups.update(_quantile_groups(snr, 4, "S/N Q", ".0f"))
     if phase is not None:
         codes = pd.to_numeric(pd.Series(phase), errors="coerce").to_numpy()
         for code, name in PHASES.items():
             if (codes == code).any():
                 groups[name] = codes == code
     if feh is not None:
-        metal = clean_params(feh)
-        known = np.isfinite(metal)
-        if known.sum() >= 3:
-            edges = np.quantile(metal[known], [1 / 3, 2 / 3])
-            tercile = np.where(known, np.digitize(metal, edges), -1)
-            for k in range(3):
-                mask = tercile == k
-                if mask.any():
-                    lo, hi = metal[mask].min(), metal[mask].max()
-                    groups[f"[Fe/H] T{k + 1} [{lo:.2f}, {hi:.2f}]"] = mask
+        groups.update(_quantile_groups(clean_params(feh), 3, "[Fe/H] T", ".2f"))
+    return groups
+
+
+def _quantile_groups(values: np.ndarray, n: int, prefix: str, fmt: str) -> dict[str, np.ndarray]:
+    """Masks of ``n`` equal-count groups of the finite ``values`` (none when fewer than
+    ``n`` are finite), named ``{prefix}{k} [lo, hi]`` with their range in ``fmt``."""
+    known = np.isfinite(values)
+    if known.sum() < n:
+        return {}
+    edges = np.quantile(values[known], np.arange(1, n) / n)
+    which = np.where(known, np.digitize(values, edges), -1)
+    groups = {}
+    for k in range(n):
+        mask = which == k
+        if mask.any():
+            lo, hi = values[mask].min(), values[mask].max()
+            groups[f"{prefix}{k + 1} [{lo:{fmt}}, {hi:{fmt}}]"] = mask
     return groups
 
 
