@@ -13,6 +13,11 @@ shifted: `catalog.field_survey`):
 - folds, Student-t 68 %: a Student-t likelihood (label noise deconvolved by Gauss-Hermite
   quadrature) on the shipped covariates, quoting the half-width that holds 68.3 %.
 
+Then, per seismic state, how the shipped error model covers each model it is applied to: the
+fold models on their out-of-fold stars (what it is fitted on) and the paper's model and its
+replicate seeds on the test split (within 1 sigma, RMS / sigma, median |error| / sigma), and
+their age within 1 sigma by true age (sigma is calibrated given the prediction, not the truth).
+
     python benchmarks/error_calibration.py /tmp/final10
 """
 
@@ -34,6 +39,7 @@ from scipy.stats import t as student_t
 
 from spt.catalog.targets import read_shard
 from spt.io.predictions import load_split, split_labels
+from spt.io.seismic import RED_CLUMP, RGB
 from spt.model.crossfit import load_out_of_fold
 from spt.model.predict import predict_mc
 from spt.model.store import load_model
@@ -144,6 +150,44 @@ def field_stars(run: Path) -> tuple[Stars, np.ndarray]:
     return stars, cat[["age_err", "mass_err"]].to_numpy()
 
 
+def by_state(run: Path, trust, sample: pd.DataFrame, oof: dict, train: dict, tests: Stars) -> None:
+    """Within 1 sigma, RMS / sigma and median |z| of the shipped sigma per seismic state, for
+    the fold models (out-of-fold sample) and each seed of the paper's model (test split)."""
+    truth = pd.read_csv(run / "resources/simulated/truth.csv").drop_duplicates("obsid")
+    truth = truth.set_index("obsid")
+    phase = sample.drop_duplicates("obsid").set_index("obsid")["phase"]
+    cal = calibration_sample(oof, train, sample, trust.state, trust.density,
+                             trust.errors.terms[len(ADDITIVE_TERMS) :])  # fmt: skip
+    s = cal.stars
+    rel = trust.errors.relative(s["mean"], s["std_mc"], cal.snr, covariates=cal.covariates)
+    rows = {"fold models, out-of-fold": (s["obsid"], s["mean"], s["mean"] * rel)}
+    cov = trust.covariates(tests.features, tests.params)
+    replicates = sorted((run / "results/replicates/predictions").glob("spt_mahalanobis_r*.csv"))
+    preds = [run / "results/predictions/spt_mahalanobis.csv", *replicates]
+    for path in preds:
+        pred = pd.read_csv(path)
+        mean = pred[["age", "mass"]].to_numpy()
+        std = pred[["age_err_mc", "mass_err_mc"]].to_numpy()
+        sigma = trust.errors.sigma(mean, std, tests.snr, covariates=cov)
+        rows[f"{path.stem}, test"] = (pred["obsid"].to_numpy(), mean, sigma)
+    for name, (obsid, mean, sigma) in rows.items():
+        z = (truth.loc[obsid, ["age", "mass"]].to_numpy() - mean) / sigma
+        state = phase.reindex(obsid).to_numpy()
+        parts = []
+        for code, group in ((RGB, "RGB"), (RED_CLUMP, "RC")):
+            m = state == code
+            parts += [f"{group} {label} {100 * np.mean(np.abs(z[m, j]) < 1):.1f} % "
+                      f"{np.sqrt(np.mean(z[m, j] ** 2)):.2f} {np.median(np.abs(z[m, j])):.2f}"
+                      for j, label in enumerate(("age", "mass"))]  # fmt: skip
+        print(f"{name:34s} " + " | ".join(parts))
+        true_age = truth.loc[obsid, "age"].to_numpy()
+        ages = [(f"true age {lo:g}-{hi:g} Gyr", (true_age >= lo) & (true_age < hi))
+                for lo, hi in ((0, 2), (2, 10), (10, np.inf))]  # fmt: skip
+        print(" " * 35 + " | ".join(
+            f"{g} {100 * np.mean(np.abs(z[m, 0]) < 1):.0f} % (n={m.sum()})" for g, m in ages
+        ))  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="a finished default run (simulated source)")
@@ -210,6 +254,8 @@ def main() -> None:
         print(f"Student-t {('age', 'mass')[j]}: nu = {nu:.1f}, 68 % half-width = {width:.3f} sd")
     report("folds, Student-t 68 %", sigma_t["test"], tests)
     report("folds, Student-t, field", sigma_t["field"], field, bins=False)
+    print("by state (within 1 sigma, RMS / sigma, median |z|; Gaussian: 68.3 %, 1, 0.67):")
+    by_state(run, trust, sample, oof, train, tests)
 
 
 if __name__ == "__main__":
