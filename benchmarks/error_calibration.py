@@ -15,8 +15,9 @@ shifted: `catalog.field_survey`):
 
 Then, per seismic state, how the shipped error model covers each model it is applied to: the
 fold models on their out-of-fold stars (what it is fitted on) and the paper's model and its
-replicate seeds on the test split (within 1 sigma, RMS / sigma, median |error| / sigma), and
-their age within 1 sigma by true age (sigma is calibrated given the prediction, not the truth).
+replicate seeds and the fold models themselves on the test split (within 1 sigma, RMS / sigma,
+median |error| / sigma), and their age within 1 sigma by true age (sigma is calibrated given
+the prediction, not given the truth).
 
     python benchmarks/error_calibration.py /tmp/final10
 """
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import yaml
 from astropy.table import Table
 from scipy.optimize import minimize
@@ -152,7 +154,8 @@ def field_stars(run: Path) -> tuple[Stars, np.ndarray]:
 
 def by_state(run: Path, trust, sample: pd.DataFrame, oof: dict, train: dict, tests: Stars) -> None:
     """Within 1 sigma, RMS / sigma and median |z| of the shipped sigma per seismic state, for
-    the fold models (out-of-fold sample) and each seed of the paper's model (test split)."""
+    the fold models (out-of-fold sample), each seed of the paper's model and each fold model
+    (test split)."""
     truth = pd.read_csv(run / "resources/simulated/truth.csv").drop_duplicates("obsid")
     truth = truth.set_index("obsid")
     phase = sample.drop_duplicates("obsid").set_index("obsid")["phase"]
@@ -164,12 +167,20 @@ def by_state(run: Path, trust, sample: pd.DataFrame, oof: dict, train: dict, tes
     cov = trust.covariates(tests.features, tests.params)
     replicates = sorted((run / "results/replicates/predictions").glob("spt_mahalanobis_r*.csv"))
     preds = [run / "results/predictions/spt_mahalanobis.csv", *replicates]
+    obsid = pd.read_csv(preds[0])["obsid"].to_numpy()
     for path in preds:
         pred = pd.read_csv(path)
         mean = pred[["age", "mass"]].to_numpy()
         std = pred[["age_err_mc", "mass_err_mc"]].to_numpy()
         sigma = trust.errors.sigma(mean, std, tests.snr, covariates=cov)
         rows[f"{path.stem}, test"] = (pred["obsid"].to_numpy(), mean, sigma)
+    # the fold models themselves on the test split (their checkpoints hold the kept weights)
+    for path in sorted((run / "results/models/checkpoints/folds").glob("*.pt")):
+        model = load_model(run / "results/models/spt_mahalanobis.pt", device="cpu")
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["best"])
+        mean, std = predict_mc(model, tests.features, passes=50, seed=20240110)
+        sigma = trust.errors.sigma(mean, std, tests.snr, covariates=cov)
+        rows[f"fold model {path.stem}, test"] = (obsid, mean, sigma)
     for name, (obsid, mean, sigma) in rows.items():
         z = (truth.loc[obsid, ["age", "mass"]].to_numpy() - mean) / sigma
         state = phase.reindex(obsid).to_numpy()
