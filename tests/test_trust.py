@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,6 +86,9 @@ def test_trust_is_stored_in_the_model_file(trained) -> None:
     assert "log_knn_distance" in back.errors.terms
     np.testing.assert_array_equal(back.density.points, trust.density.points)
     assert back.density.fallback == trust.density.fallback
+    # the training stars' seismic states: the distance is counted within each state
+    assert back.density.clump is not None
+    np.testing.assert_array_equal(back.density.clump, trust.density.clump)
 
 
 def test_red_clump_probability_is_learnt_from_the_training_states(trained) -> None:
@@ -94,6 +98,13 @@ def test_red_clump_probability_is_learnt_from_the_training_states(trained) -> No
     assert np.mean((p_rc > 0.5) == is_rc) > 0.9  # the spectra carry the mass, so the state
     names = {"p_red_clump", "log_knn_distance", "feh_lamost"}
     assert set(trust.covariates(bundle["pca"].transform(va["flux"][:3]))) == names
+    # the distance is the one among training stars of the star's own state
+    features = bundle["pca"].transform(va["flux"][:3])
+    params = np.array([[4700.0, 2.5, -0.3], [4600.0, 2.4, 0.1], [4800.0, 2.7, 0.0]])
+    got = trust.covariates(features, params)["log_knn_distance"]
+    p = trust.state.probability(features)
+    np.testing.assert_allclose(got, trust.density.log_distance(params, p_clump=p))
+    assert not np.allclose(got, trust.density.log_distance(params))
 
 
 def test_star_info_aligns_by_obsid_and_leaves_unknown_stars_nan() -> None:
@@ -169,6 +180,40 @@ def test_distance_from_training_grows_outside_it_and_skips_a_star_itself() -> No
         -1.5,
     ]
     assert fit_param_density(params[:30]) is None
+
+
+def test_distance_by_state_counts_only_training_stars_of_the_same_state() -> None:
+    rng = np.random.default_rng(5)
+    # clump training stars are metal-rich, branch stars span the whole [Fe/H] range
+    n_rc, n_rgb = 150, 450
+    feh = np.r_[rng.normal(0.1, 0.08, n_rc), rng.normal(0.0, 0.25, n_rgb)]
+    params = np.column_stack([rng.normal(4700, 100, n_rc + n_rgb),
+                              rng.normal(2.5, 0.2, n_rc + n_rgb), feh])  # fmt: skip
+    clump = np.r_[np.ones(n_rc), np.zeros(n_rgb)]
+    density = fit_param_density(params, k=10, clump=clump)
+    metal_poor = np.array([[4700.0, 2.5, -0.4]])
+    as_clump = density.log_distance(metal_poor, p_clump=np.array([1.0]))[0]
+    as_branch = density.log_distance(metal_poor, p_clump=np.array([0.0]))[0]
+    plain = fit_param_density(params, k=10).log_distance(metal_poor)[0]
+    # a metal-poor clump star has no clump neighbour; branch stars would have hidden that
+    assert as_clump > as_branch + 1.0
+    assert abs(as_branch - plain) < 0.3
+    half = density.log_distance(metal_poor, p_clump=np.array([0.5]))[0]
+    assert half == pytest.approx(0.5 * (as_clump + as_branch))
+    # without a clump probability (no state model): the plain distance
+    assert density.log_distance(metal_poor)[0] == pytest.approx(plain)
+    # a training clump star skips itself among the clump stars only
+    own = density.log_distance(params[:1], np.array([True]), np.array([1.0]))[0]
+    other = dataclasses.replace(
+        density, points=(params[1:] - density.mean) / density.scale, clump=clump[1:]
+    )
+    assert own == pytest.approx(other.log_distance(params[:1], p_clump=np.array([1.0]))[0])
+    back = ParamDensity.from_dict(density.to_dict())
+    np.testing.assert_array_equal(back.clump, clump)
+    # the states are kept only when known for every star and each has more than k stars
+    assert fit_param_density(params, k=10, clump=np.r_[clump[:-1], np.nan]).clump is None
+    few = np.r_[np.ones(10), np.zeros(n_rc + n_rgb - 10)]
+    assert fit_param_density(params, k=10, clump=few).clump is None
 
 
 def _calibration_set(

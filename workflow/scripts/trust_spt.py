@@ -28,7 +28,7 @@ def main(smk) -> None:
             rows_of(load_spectra(smk.input.spectra), val["obsid"]), load_pca(smk.input.pca),
             predict.mc_passes, p.seed, predict.flag_percentile, predict.error_form,
             calibration=load_out_of_fold(folds) if folds else None,
-            covariates=predict.error_covariates,
+            covariates=predict.error_covariates, distance_by_state=predict.distance_by_state,
         )  # fmt: skip
         extra = {TRUST_KEY: trust.to_dict()}
         save_model(smk.output.model, model, load_train_config(smk.input.model), extra=extra)

@@ -32,7 +32,9 @@ class PredictConfig:
     ``calibration_folds`` >= 2 fits the per-star error model of the paper's model on that
     many cross-fitted folds of the training and validation stars (`spt.model.crossfit`);
     0 on the validation split alone. ``error_covariates``: what the additive form's variance
-    is scaled by (`spt.model.uncertainty.ERROR_COVARIATES`).
+    is scaled by (`spt.model.uncertainty.ERROR_COVARIATES`); ``distance_by_state``: the
+    distance from the training set counted among training stars of the star's own
+    evolutionary state (`spt.model.trust.ParamDensity`).
     """
 
     mc_passes: int = 50
@@ -43,6 +45,7 @@ class PredictConfig:
     flag_percentile: float = 99.0
     calibration_folds: int = 4
     error_covariates: list[str] = field(default_factory=lambda: list(ERROR_COVARIATES))
+    distance_by_state: bool = True
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | PredictConfig) -> PredictConfig:

@@ -20,6 +20,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from spt.io.predictions import prediction_frame, split_labels
+from spt.io.seismic import RED_CLUMP, RGB
 from spt.model.flags import (
     DomainModel,
     clean_params,
@@ -62,7 +63,11 @@ class ParamDensity:
     Where training stars are sparse (the edges of the training set, a population it barely
     holds) the model has seen few stars like this one and errs more; the error model takes
     the log of this distance as a covariate. A star without LAMOST parameters gets
-    ``fallback`` (the calibration sample's median), i.e. no change.
+    ``fallback`` (the calibration sample's median), i.e. no change. With ``clump`` (1 for a
+    red-clump training star, 0 for a branch one) the distance is counted among the training
+    stars of each state and weighted by the star's clump probability: clump and branch giants
+    of the same Teff, log g and [Fe/H] have different ages, so branch stars do not make a
+    neighbourhood for a clump star (`predict.distance_by_state`).
     """
 
     mean: NDArray[np.float64]
@@ -70,23 +75,31 @@ class ParamDensity:
     points: NDArray[np.float64]  # standardised training parameters (n, 3)
     k: int
     fallback: float = 0.0
+    clump: NDArray[np.float64] | None = None  # (n,) 1 red clump, 0 branch
 
     def log_distance(
-        self, params: np.ndarray, in_reference: np.ndarray | None = None
+        self,
+        params: np.ndarray,
+        in_reference: np.ndarray | None = None,
+        p_clump: np.ndarray | None = None,
     ) -> NDArray[np.float64]:
         """log of the k-th neighbour distance per row of ``params`` (n, 3); rows marked in
-        ``in_reference`` are training stars themselves and skip their own point."""
-        from sklearn.neighbors import NearestNeighbors
-
+        ``in_reference`` are training stars themselves and skip their own point. With
+        ``clump`` and ``p_clump`` (n,): ``p log d_clump + (1 - p) log d_branch``."""
         x = (clean_params(params).reshape(-1, len(self.mean)) - self.mean) / self.scale
         out = np.full(len(x), self.fallback)
         known = np.isfinite(x).all(axis=1)
-        if known.any():
-            nn = NearestNeighbors(n_neighbors=self.k + 1).fit(self.points)
-            dist = nn.kneighbors(x[known])[0]
-            own = np.zeros(len(x), bool) if in_reference is None else np.asarray(in_reference)
-            kth = np.where(own[known], dist[:, self.k], dist[:, self.k - 1])
-            out[known] = np.log(np.maximum(kth, 1e-6))
+        if not known.any():
+            return out
+        own = np.zeros(len(x), bool) if in_reference is None else np.asarray(in_reference, bool)
+        if self.clump is None or p_clump is None:
+            out[known] = _log_kth(self.points, x[known], own[known], self.k)
+            return out
+        p = np.clip(np.asarray(p_clump, dtype=float)[known], 0.0, 1.0)
+        is_clump = self.clump > 0.5
+        d_clump = _log_kth(self.points[is_clump], x[known], own[known], self.k)
+        d_branch = _log_kth(self.points[~is_clump], x[known], own[known], self.k)
+        out[known] = p * d_clump + (1 - p) * d_branch
         return out
 
     def feh_offset(self, params: np.ndarray) -> NDArray[np.float64]:
@@ -96,28 +109,55 @@ class ParamDensity:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""
-        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "points": self.points.tolist(), "k": self.k, "fallback": self.fallback}  # fmt: skip
+        out = {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
+               "points": self.points.tolist(), "k": self.k, "fallback": self.fallback}  # fmt: skip
+        if self.clump is not None:
+            out["clump"] = self.clump.tolist()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ParamDensity:
         """Inverse of `to_dict`."""
         arrays = {k: np.asarray(data[k], dtype=float) for k in ("mean", "scale", "points")}
-        return cls(**arrays, k=int(data["k"]), fallback=float(data["fallback"]))
+        clump = None if data.get("clump") is None else np.asarray(data["clump"], dtype=float)
+        return cls(**arrays, k=int(data["k"]), fallback=float(data["fallback"]), clump=clump)
+
+
+def _log_kth(
+    points: NDArray[np.float64], x: NDArray[np.float64], own: NDArray[np.bool_], k: int
+) -> NDArray[np.float64]:
+    """log distance from each row of ``x`` to its k-th nearest of ``points``; an ``own`` row
+    whose nearest point is itself (distance 0: a training star) skips that point."""
+    from sklearn.neighbors import NearestNeighbors
+
+    dist = NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(x)[0]
+    kth = np.where(own & (dist[:, 0] == 0.0), dist[:, k], dist[:, k - 1])
+    return np.log(np.maximum(kth, 1e-6))
 
 
 def fit_param_density(
-    params: np.ndarray, k: int = DENSITY_NEIGHBOURS, min_stars: int = 50
+    params: np.ndarray,
+    k: int = DENSITY_NEIGHBOURS,
+    min_stars: int = 50,
+    clump: np.ndarray | None = None,
 ) -> ParamDensity | None:
     """`ParamDensity` of the training stars' LAMOST parameters (rows with all three known);
-    None when fewer than ``min_stars`` have them (no LAMOST parameters: no such covariate)."""
+    None when fewer than ``min_stars`` have them (no LAMOST parameters: no such covariate).
+    ``clump`` (n,): 1 for a red-clump training star, 0 for a branch one; kept only when every
+    star with parameters has a known state (NaN: unknown) and each state has more than k."""
     x = clean_params(params).reshape(len(params), -1)
-    x = x[np.isfinite(x).all(axis=1)]
+    rows = np.isfinite(x).all(axis=1)
+    x = x[rows]
     if len(x) < max(min_stars, k + 2):
         return None
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
-    return ParamDensity(mean, scale, (x - mean) / scale, int(k))
+    state = None
+    if clump is not None:
+        state = np.asarray(clump, dtype=float)[rows]
+        if not np.isin(state, (0.0, 1.0)).all() or min((state == 1).sum(), (state == 0).sum()) <= k:
+            state = None
+    return ParamDensity(mean, scale, (x - mean) / scale, int(k), clump=state)
 
 
 @dataclass(frozen=True)
@@ -162,7 +202,8 @@ class Trust:
             n = len(features)
             known = np.full((n, len(PARAM_COLUMNS)), np.nan) if params is None else params
             if DISTANCE_COVARIATE in terms:
-                out[DISTANCE_COVARIATE] = self.density.log_distance(known)
+                p = None if self.state is None else self.state.probability(features)
+                out[DISTANCE_COVARIATE] = self.density.log_distance(known, p_clump=p)
             if FEH_COVARIATE in terms:
                 out[FEH_COVARIATE] = self.density.feh_offset(known)
         return out or None
@@ -189,6 +230,7 @@ def fit_trust(
     form: str = PredictConfig.error_form,
     calibration: Mapping[str, np.ndarray] | None = None,
     covariates: Sequence[str] = ERROR_COVARIATES,
+    distance_by_state: bool = PredictConfig.distance_by_state,
 ) -> Trust:
     """Fit the per-star error model and the domain of the quality flags.
 
@@ -196,7 +238,8 @@ def fit_trust(
     (for the red-clump classifier, fitted on the training split when the phases are known);
     ``val_spectra`` holds the validation spectra (``flux``, ``ivar``, rows in the split's
     order) for the PCA reconstruction chi2. ``form``: ``predict.error_form``; ``covariates``:
-    ``predict.error_covariates`` (`ERROR_COVARIATES`).
+    ``predict.error_covariates`` (`ERROR_COVARIATES`); ``distance_by_state``:
+    ``predict.distance_by_state`` (`ParamDensity`, when the training phases are known).
     The error model is fitted on ``calibration`` (out-of-fold predictions,
     `spt.model.crossfit.OOF_KEYS`) when given, else on the model's validation predictions;
     stars predicted outside the training labels' range (flagged, `Flag.PREDICTION_OUT_OF_RANGE`)
@@ -204,14 +247,17 @@ def fit_trust(
     """
     mean, std_mc = predict_mc(model, val["X"], passes=passes, seed=seed)
     snr_train, params_train = star_info(train["obsid"], table)
-    state = None
+    state, clump = None, None
     if "phase" in table:
         phase = table.drop_duplicates("obsid").set_index("obsid")["phase"]
-        state = fit_state_model(train["X"], phase.reindex(train["obsid"]).to_numpy(), seed)
+        phase_train = pd.to_numeric(phase.reindex(train["obsid"]), errors="coerce").to_numpy()
+        state = fit_state_model(train["X"], phase_train, seed)
+        known = np.isin(phase_train, (RGB, RED_CLUMP))
+        clump = np.where(known, (phase_train == RED_CLUMP).astype(float), np.nan)
     labels = split_labels(val)
     if calibration is None:
         calibration = {**val, "mean": mean, "std_mc": std_mc}
-    density = fit_param_density(params_train)
+    density = fit_param_density(params_train, clump=clump if distance_by_state else None)
     density, errors = fit_calibrated_errors(
         calibration, train, table, state, density, labels, form, covariates
     )
@@ -261,7 +307,8 @@ def calibration_sample(
         out[STATE_COVARIATE] = state.probability(stars["X"])
     if density is not None and DISTANCE_COVARIATE in covariates:
         missing = dataclasses.replace(density, fallback=np.nan)
-        dist = missing.log_distance(params, np.isin(stars["obsid"], train["obsid"]))
+        p = None if state is None else state.probability(stars["X"])
+        dist = missing.log_distance(params, np.isin(stars["obsid"], train["obsid"]), p)
         density = dataclasses.replace(density, fallback=float(np.nanmedian(dist)))
         out[DISTANCE_COVARIATE] = np.where(np.isnan(dist), density.fallback, dist)
     if density is not None and FEH_COVARIATE in covariates:
