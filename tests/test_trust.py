@@ -210,8 +210,16 @@ def test_distance_by_state_counts_only_training_stars_of_the_same_state() -> Non
     assert own == pytest.approx(other.log_distance(params[:1], p_clump=np.array([1.0]))[0])
     back = ParamDensity.from_dict(density.to_dict())
     np.testing.assert_array_equal(back.clump, clump)
-    # the states are kept only when known for every star and each has more than k stars
-    assert fit_param_density(params, k=10, clump=np.r_[clump[:-1], np.nan]).clump is None
+    # a star of unknown state (a catalogue's unclassified ones) is in neither state, even
+    # where it lies right on the query
+    partial = fit_param_density(np.vstack([params, metal_poor]), k=10, clump=np.r_[clump, 9])
+    assert np.isnan(partial.clump[-1])
+    without = dataclasses.replace(partial, points=partial.points[:-1], clump=clump)
+    for p in (0.0, 1.0):
+        assert partial.log_distance(metal_poor, p_clump=np.array([p]))[0] == pytest.approx(
+            without.log_distance(metal_poor, p_clump=np.array([p]))[0]
+        )
+    # the states are kept only when each has more than k stars
     few = np.r_[np.ones(10), np.zeros(n_rc + n_rgb - 10)]
     assert fit_param_density(params, k=10, clump=few).clump is None
 

@@ -64,10 +64,11 @@ class ParamDensity:
     holds) the model has seen few stars like this one and errs more; the error model takes
     the log of this distance as a covariate. A star without LAMOST parameters gets
     ``fallback`` (the calibration sample's median), i.e. no change. With ``clump`` (1 for a
-    red-clump training star, 0 for a branch one) the distance is counted among the training
-    stars of each state and weighted by the star's clump probability: clump and branch giants
-    of the same Teff, log g and [Fe/H] have different ages, so branch stars do not make a
-    neighbourhood for a clump star (`predict.distance_by_state`).
+    red-clump training star, 0 for a branch one, NaN unknown: in neither) the distance is
+    counted among the training stars of each state and weighted by the star's clump
+    probability: clump and branch giants of the same Teff, log g and [Fe/H] have different
+    ages, so branch stars do not make a neighbourhood for a clump star
+    (`predict.distance_by_state`).
     """
 
     mean: NDArray[np.float64]
@@ -75,7 +76,7 @@ class ParamDensity:
     points: NDArray[np.float64]  # standardised training parameters (n, 3)
     k: int
     fallback: float = 0.0
-    clump: NDArray[np.float64] | None = None  # (n,) 1 red clump, 0 branch
+    clump: NDArray[np.float64] | None = None  # (n,) 1 red clump, 0 branch, NaN unknown
 
     def log_distance(
         self,
@@ -96,9 +97,8 @@ class ParamDensity:
             out[known] = _log_kth(self.points, x[known], own[known], self.k)
             return out
         p = np.clip(np.asarray(p_clump, dtype=float)[known], 0.0, 1.0)
-        is_clump = self.clump > 0.5
-        d_clump = _log_kth(self.points[is_clump], x[known], own[known], self.k)
-        d_branch = _log_kth(self.points[~is_clump], x[known], own[known], self.k)
+        d_clump = _log_kth(self.points[self.clump == 1.0], x[known], own[known], self.k)
+        d_branch = _log_kth(self.points[self.clump == 0.0], x[known], own[known], self.k)
         out[known] = p * d_clump + (1 - p) * d_branch
         return out
 
@@ -143,8 +143,9 @@ def fit_param_density(
 ) -> ParamDensity | None:
     """`ParamDensity` of the training stars' LAMOST parameters (rows with all three known);
     None when fewer than ``min_stars`` have them (no LAMOST parameters: no such covariate).
-    ``clump`` (n,): 1 for a red-clump training star, 0 for a branch one; kept only when every
-    star with parameters has a known state (NaN: unknown) and each state has more than k."""
+    ``clump`` (n,): 1 for a red-clump training star, 0 for a branch one, anything else unknown
+    (e.g. a catalogue's unclassified stars: in neither state); kept when each state has more
+    than k stars."""
     x = clean_params(params).reshape(len(params), -1)
     rows = np.isfinite(x).all(axis=1)
     x = x[rows]
@@ -155,7 +156,8 @@ def fit_param_density(
     state = None
     if clump is not None:
         state = np.asarray(clump, dtype=float)[rows]
-        if not np.isin(state, (0.0, 1.0)).all() or min((state == 1).sum(), (state == 0).sum()) <= k:
+        state = np.where(np.isin(state, (0.0, 1.0)), state, np.nan)
+        if min((state == 1.0).sum(), (state == 0.0).sum()) <= k:
             state = None
     return ParamDensity(mean, scale, (x - mean) / scale, int(k), clump=state)
 
