@@ -24,6 +24,7 @@ from spt.model.trust import (
     predict_trusted,
     star_info,
 )
+from spt.prep.features import transform_spectra
 
 N_PIX, N_COMP = 60, 6
 
@@ -144,6 +145,11 @@ def test_predictions_carry_errors_and_flags_and_keep_every_row(trained) -> None:
                          params[:1], None, 8, 0)  # fmt: skip
     assert lo.loc[0, "age_err"] > hi.loc[0, "age_err"]
     assert lo.loc[0, "age"] == hi.loc[0, "age"]
+    # every usable spectrum gets its red-clump probability, from its own PCA vector
+    assert out.loc[[1, 5], "p_red_clump"].isna().all()
+    p = trust.state.probability(transform_spectra(bundle, flux[good], ivar[good]))
+    np.testing.assert_allclose(out.loc[good, "p_red_clump"], p)
+    assert ((p > 0.5) == (va["y"][good, 1] > 1.6)).mean() >= 0.75  # heavier: "clump"
 
 
 def test_a_model_file_without_trust_says_so(tmp_path: Path, trained) -> None:

@@ -37,6 +37,7 @@ COLUMNS: dict[str, tuple[u.UnitBase | None, str]] = {
     "mass": (u.Msun, "SPT mass: mean of the MC-dropout passes"),
     "mass_err": (u.Msun, "1-sigma mass error against the true mass (per-star error model)"),
     "mass_err_mc": (u.Msun, "MC-dropout spread of the mass alone (the paper's uncertainty)"),
+    "p_red_clump": (None, "probability of the red clump (vs RGB) from the spectrum"),
     "flag": (None, "quality bitfield; the header's FLAGnn cards name each bit"),
     "flag_warn": (None, "any flag bit set: use with care"),
     "flag_bad": (None, "a bit that makes the prediction unusable is set (FLAGBAD mask)"),

@@ -369,7 +369,9 @@ def predict_trusted(
 
     One row per input row, in order; a spectrum that is unreadable or anomalous (``report``:
     ``ok`` and the four anomaly columns of `spt.prep.spectra.preprocess_files`) gets NaN
-    predictions and its flag bits, never a silent drop.
+    predictions and its flag bits, never a silent drop. ``p_red_clump`` is the spectrum's
+    red-clump probability (`StateModel`; NaN without one): what the error model reads, and a
+    survey star's only evolutionary state.
     """
     n = len(flux)
     ok = np.ones(n, bool) if report is None else report["ok"].to_numpy(bool)
@@ -383,7 +385,7 @@ def predict_trusted(
     k = len(labels)
     mean, std_mc, sigma = (np.full((n, k), np.nan) for _ in range(3))
     features = np.full((n, len(trust.domain.pca_mean)), np.nan)
-    chi2 = np.full(n, np.nan)
+    chi2, p_clump = np.full(n, np.nan), np.full(n, np.nan)
     if usable.any():
         features[usable] = transform_spectra(pca_bundle, flux[usable], ivar[usable])
         mean[usable], std_mc[usable] = predict_mc(model, features[usable], passes, seed=seed)
@@ -394,6 +396,8 @@ def predict_trusted(
         chi2[usable] = reconstruction_chi2(
             pca_bundle["pca"], pca_bundle["fill"], flux[usable], ivar[usable]
         )
+        if trust.state is not None:
+            p_clump[usable] = trust.state.probability(features[usable])
     flags = quality_flags(
         trust.domain, n, readable=ok, anomalies=anomalies, snr=snr, features=features,
         params=params, mean=mean, std_mc=std_mc, chi2=chi2,
@@ -403,6 +407,7 @@ def predict_trusted(
         out[label] = mean[:, j]
         out[f"{label}_err"] = sigma[:, j]
         out[f"{label}_err_mc"] = std_mc[:, j]
+    out[STATE_COVARIATE] = p_clump
     return pd.concat([pd.DataFrame(out), flags], axis=1)
 
 
