@@ -162,8 +162,8 @@ def by_state(run: Path, trust, sample: pd.DataFrame, oof: dict, train: dict, tes
     cal = calibration_sample(oof, train, sample, trust.state, trust.density,
                              trust.errors.terms[len(ADDITIVE_TERMS) :])  # fmt: skip
     s = cal.stars
-    rel = trust.errors.relative(s["mean"], s["std_mc"], cal.snr, covariates=cal.covariates)
-    rows = {"fold models, out-of-fold": (s["obsid"], s["mean"], s["mean"] * rel)}
+    sigma = trust.errors.sigma(s["mean"], s["std_mc"], cal.snr, covariates=cal.covariates)
+    rows = {"fold models, out-of-fold": (s["obsid"], s["mean"], sigma)}
     cov = trust.covariates(tests.features, tests.params)
     replicates = sorted((run / "results/replicates/predictions").glob("spt_mahalanobis_r*.csv"))
     preds = [run / "results/predictions/spt_mahalanobis.csv", *replicates]
@@ -175,8 +175,8 @@ def by_state(run: Path, trust, sample: pd.DataFrame, oof: dict, train: dict, tes
         sigma = trust.errors.sigma(mean, std, tests.snr, covariates=cov)
         rows[f"{path.stem}, test"] = (pred["obsid"].to_numpy(), mean, sigma)
     # the fold models themselves on the test split (their checkpoints hold the kept weights)
+    model = load_model(run / "results/models/spt_mahalanobis.pt", device="cpu")
     for path in sorted((run / "results/models/checkpoints/folds").glob("*.pt")):
-        model = load_model(run / "results/models/spt_mahalanobis.pt", device="cpu")
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["best"])
         mean, std = predict_mc(model, tests.features, passes=50, seed=20240110)
         sigma = trust.errors.sigma(mean, std, tests.snr, covariates=cov)

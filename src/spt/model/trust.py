@@ -198,14 +198,14 @@ class Trust:
         set and [Fe/H], those the model was fitted with."""
         out = {}
         terms = self.errors.terms
-        if self.state is not None and STATE_COVARIATE in terms:
-            out[STATE_COVARIATE] = self.state.probability(features)
+        p_clump = None if self.state is None else self.state.probability(features)
+        if p_clump is not None and STATE_COVARIATE in terms:
+            out[STATE_COVARIATE] = p_clump
         if self.density is not None:
             n = len(features)
             known = np.full((n, len(PARAM_COLUMNS)), np.nan) if params is None else params
             if DISTANCE_COVARIATE in terms:
-                p = None if self.state is None else self.state.probability(features)
-                out[DISTANCE_COVARIATE] = self.density.log_distance(known, p_clump=p)
+                out[DISTANCE_COVARIATE] = self.density.log_distance(known, p_clump=p_clump)
             if FEH_COVARIATE in terms:
                 out[FEH_COVARIATE] = self.density.feh_offset(known)
         return out or None
@@ -305,12 +305,12 @@ def calibration_sample(
     stars = {k: np.asarray(sample[k])[keep] for k in ("X", "y", "y_err", "obsid", "mean", "std_mc")}
     snr, params = star_info(stars["obsid"], table)
     out = {}
-    if state is not None and STATE_COVARIATE in covariates:
-        out[STATE_COVARIATE] = state.probability(stars["X"])
+    p_clump = None if state is None else state.probability(stars["X"])
+    if p_clump is not None and STATE_COVARIATE in covariates:
+        out[STATE_COVARIATE] = p_clump
     if density is not None and DISTANCE_COVARIATE in covariates:
         missing = dataclasses.replace(density, fallback=np.nan)
-        p = None if state is None else state.probability(stars["X"])
-        dist = missing.log_distance(params, np.isin(stars["obsid"], train["obsid"]), p)
+        dist = missing.log_distance(params, np.isin(stars["obsid"], train["obsid"]), p_clump)
         density = dataclasses.replace(density, fallback=float(np.nanmedian(dist)))
         out[DISTANCE_COVARIATE] = np.where(np.isnan(dist), density.fallback, dist)
     if density is not None and FEH_COVARIATE in covariates:
