@@ -138,6 +138,12 @@ def test_predictions_carry_errors_and_flags_and_keep_every_row(trained) -> None:
     assert out.loc[3, "flag"] & Flag.PARAMS_OUTSIDE_TRAINING
     good = [0, 2, 3, 4]
     assert (out.loc[good, "age_err"] >= out.loc[good, "age_err_mc"]).all()
+    # the 68.3 % interval: log-symmetric about the prediction, its log half-width sigma / y
+    for label in ("age", "mass"):
+        y, lo, hi = (out.loc[good, f"{label}{s}"].to_numpy(float) for s in ("", "_p16", "_p84"))
+        np.testing.assert_allclose(np.log(hi / y), out.loc[good, f"{label}_err"] / y)
+        np.testing.assert_allclose(np.log(y / lo), np.log(hi / y))
+        assert out.loc[[1, 5], [f"{label}_p16", f"{label}_p84"]].isna().all(axis=None)
     # the per-star error grows as the S/N falls (same spectrum, S/N 200 vs 20)
     hi = predict_trusted(model, trust, flux[:1], ivar[:1], bundle, np.array([200.0]),
                          params[:1], None, 8, 0)  # fmt: skip

@@ -27,6 +27,7 @@ from spt.model.uncertainty import (
     fit_error_model,
     fit_state_model,
     load_error_model,
+    log_normal_interval,
     save_error_model,
     total_std,
 )
@@ -216,6 +217,22 @@ def test_coverage_table_counts() -> None:
     table = coverage_table(res, np.ones(4), {"all": np.ones(4, bool), "first": [1, 0, 0, 0]})
     assert table["all"] == (4, 0.5, 0.75)
     assert table["first"] == (1, 1.0, 1.0)
+
+
+def test_log_normal_interval_holds_68_percent_of_log_normal_errors() -> None:
+    # errors of relative size 0.5: mean -+ sigma would hold 70.9 % and reach 0.5 * mean;
+    # the interval holds 68.3 % (binomial s.e. 0.33 % over 20,000 stars) and stays positive
+    rng = np.random.default_rng(3)
+    mean = rng.uniform(1.0, 10.0, 20_000)
+    truth = mean * np.exp(0.5 * rng.standard_normal(mean.size))
+    lo, hi = log_normal_interval(mean, 0.5 * mean)
+    inside = np.mean((truth >= lo) & (truth <= hi))
+    assert abs(inside - 0.6827) < 0.01
+    assert abs(coverage(truth - mean, 0.5 * mean) - 0.709) < 0.01  # the symmetric one
+    np.testing.assert_allclose(lo[:2] * hi[:2], mean[:2] ** 2)  # geometric mean: the prediction
+    np.testing.assert_allclose(hi[:2] / mean[:2], np.exp(0.5))
+    nan_lo, nan_hi = log_normal_interval([np.nan, 2.0], [np.nan, 0.0])
+    assert np.isnan(nan_lo[0]) and np.isnan(nan_hi[0]) and nan_lo[1] == nan_hi[1] == 2.0
 
 
 def test_error_model_covariates_are_named_terms() -> None:

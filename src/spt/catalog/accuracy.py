@@ -12,7 +12,8 @@ from spt.validation.metrics import delta_p
 
 
 def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
-    """Per group of catalogue rows: count, Delta_P and 1/2-sigma coverage against the truth.
+    """Per group of catalogue rows: count, Delta_P, 1/2-sigma coverage against the truth and,
+    where the catalogue has them, the share of true values inside ``[{label}_p16, _p84]``.
 
     Only the labels the catalogue predicts are scored. Groups: every predicted row; unflagged
     rows; unflagged rows of in-domain giants (truth ``domain == "in"``); unflagged
@@ -52,6 +53,9 @@ def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
             row[f"{label}_within_2sigma"] = (
                 coverage(pred - true, 2 * sigma) if mask.any() else np.nan
             )
+            if f"{label}_p16" in joined and mask.any():
+                lo, hi = (joined.loc[mask, f"{label}_{q}"].to_numpy(float) for q in ("p16", "p84"))
+                row[f"{label}_within_p16_p84"] = float(np.mean((true >= lo) & (true <= hi)))
         rows.append(row)
     ood = ~inside
     rows.append({"group": "out-of-domain flagged (recall)", "n": int(ood.sum()),

@@ -43,6 +43,7 @@ from spt.model.uncertainty import (
     fit_additive_error_model,
     fit_error_model,
     fit_state_model,
+    log_normal_interval,
     total_std,
 )
 from spt.prep.anomalies import ANOMALY_TYPES
@@ -371,7 +372,8 @@ def predict_trusted(
     ``ok`` and the four anomaly columns of `spt.prep.spectra.preprocess_files`) gets NaN
     predictions and its flag bits, never a silent drop. ``p_red_clump`` is the spectrum's
     red-clump probability (`StateModel`; NaN without one): what the error model reads, and a
-    survey star's only evolutionary state.
+    survey star's only evolutionary state. ``{label}_p16`` / ``_p84`` bound the true value's
+    68.3 % interval (`log_normal_interval`).
     """
     n = len(flux)
     ok = np.ones(n, bool) if report is None else report["ok"].to_numpy(bool)
@@ -407,6 +409,8 @@ def predict_trusted(
         out[label] = mean[:, j]
         out[f"{label}_err"] = sigma[:, j]
         out[f"{label}_err_mc"] = std_mc[:, j]
+    for j, label in enumerate(labels):
+        out[f"{label}_p16"], out[f"{label}_p84"] = log_normal_interval(mean[:, j], sigma[:, j])
     out[STATE_COVARIATE] = p_clump
     return pd.concat([pd.DataFrame(out), flags], axis=1)
 

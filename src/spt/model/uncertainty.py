@@ -48,6 +48,21 @@ def total_std(mean: ArrayLike, std_mc: ArrayLike, floor: ArrayLike) -> NDArray[n
     return np.hypot(std_mc, floor * np.abs(mean))
 
 
+def log_normal_interval(
+    mean: ArrayLike, sigma: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The 16th and 84th percentiles ``mean * exp(-+ sigma / |mean|)`` of the true value.
+
+    The error model is Gaussian in ``log(y / y_hat)`` with standard deviation
+    ``sigma / |y_hat|``, so the true value's 68.3 % interval is asymmetric about the prediction:
+    wider above, and never below zero, where ``mean -+ sigma`` is symmetric and can go negative.
+    """
+    mean, sigma = np.asarray(mean, dtype=float), np.asarray(sigma, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        width = np.exp(sigma / np.abs(mean))
+    return mean / width, mean * width
+
+
 def fit_error_floor(
     mean: ArrayLike,
     std_mc: ArrayLike,
