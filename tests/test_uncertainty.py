@@ -292,6 +292,17 @@ def test_additive_error_model_scales_by_a_named_covariate_and_round_trips(tmp_pa
     em = fit_additive_error_model(mean, std_mc, snr, y, y_err, covariates={"p_rc": rc})
     assert em.terms[-1] == "p_rc"
     np.testing.assert_allclose(em.coef[:, -1], np.log(0.5), atol=0.1)
+    # the terms, each scaled by the covariate, add up to the variance; the noise term is
+    # 30 / SNR^2 (halved in the clump), the floor 0.02
+    parts = em.variance_terms(mean, std_mc, snr, {"p_rc": rc})
+    total = em.relative(mean, std_mc, snr, covariates={"p_rc": rc}) ** 2
+    np.testing.assert_allclose(sum(parts.values()), total)
+    np.testing.assert_allclose(parts["inv_snr2"][:, 0] * snr**2 / np.where(rc > 0, 0.5, 1.0),
+                               30.0, rtol=0.2)  # fmt: skip
+    branch = parts["floor"][rc == 0, 0]
+    assert np.ptp(branch) < 1e-12 and abs(branch[0] - 0.02) < 0.004
+    with pytest.raises(ValueError, match="additive"):
+        fit_error_model(mean, std_mc, snr, y, y_err).variance_terms(mean, std_mc, snr)
     with pytest.raises(ValueError, match="p_rc"):
         em.sigma(mean, std_mc, snr)
     save_error_model(tmp_path / "em.json", em)

@@ -187,6 +187,31 @@ class ErrorModel:
             var[:, j] = _additive_variance(x, self.coef[j])
         return self.scale[None] * np.sqrt(var)
 
+    def variance_terms(
+        self,
+        mean: ArrayLike,
+        std_mc: ArrayLike,
+        snr: ArrayLike,
+        covariates: Mapping[str, ArrayLike] | None = None,
+    ) -> dict[str, NDArray[np.float64]]:
+        """Each ``ADDITIVE_TERMS`` term's share (n, n_labels) of the relative variance
+        (additive form; they sum to ``(relative / scale)**2``): what two spectra of one star
+        differ by is the noise and MC terms alone, the floor being the star's own."""
+        if self.kind != "additive":
+            raise ValueError("only the additive error model has separate variance terms")
+        mean, std_mc = _as_2d(mean), _as_2d(std_mc)
+        snr = np.asarray(snr, dtype=float).ravel()
+        names = self.terms[len(ADDITIVE_TERMS) :]
+        z = [np.asarray((covariates or {})[t], dtype=float).ravel() for t in names]
+        n = len(ADDITIVE_TERMS)
+        out = {t: np.empty_like(mean) for t in ADDITIVE_TERMS}
+        for j in range(mean.shape[1]):
+            x = _additive_design(mean[:, j], std_mc[:, j], snr, z)
+            factor = np.exp(np.clip(x[:, n:] @ self.coef[j, n:], -20.0, 20.0))
+            for i, t in enumerate(ADDITIVE_TERMS):
+                out[t][:, j] = x[:, i] * np.exp(np.clip(self.coef[j, i], -40.0, 20.0)) * factor
+        return out
+
     def sigma(
         self,
         mean: ArrayLike,
