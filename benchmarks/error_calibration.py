@@ -17,7 +17,8 @@ Then, per seismic state, how the shipped error model covers each model it is app
 fold models on their out-of-fold stars (what it is fitted on) and the paper's model and its
 replicate seeds and the fold models themselves on the test split (within 1 sigma, RMS / sigma,
 median |error| / sigma), and their age within 1 sigma by true age (sigma is calibrated given
-the prediction, not given the truth).
+the prediction, not given the truth); and each of those models (the paper's, its replicate
+seeds, the fold models) on the field survey's unflagged giants by population and state.
 
     python benchmarks/error_calibration.py /tmp/final10
 """
@@ -124,13 +125,13 @@ def test_stars(run: Path, sample: pd.DataFrame, test: dict[str, np.ndarray]) -> 
                  snr, test["X"], params, truth, trust_groups(snr, phase.to_numpy()))  # fmt: skip
 
 
-def field_stars(run: Path) -> tuple[Stars, np.ndarray]:
+def field_stars(run: Path) -> tuple[Stars, np.ndarray, dict[str, np.ndarray]]:
     """The field survey's unflagged in-domain giants (catalogue rows) with their PCA vectors,
-    grouped by population; and their shipped sigma."""
+    grouped by population; their shipped sigma; and their groups by population and state."""
     rows = Table.read(run / "results/catalog/spt_catalog.fits")
     cat = rows[[c for c in rows.colnames if c != "reasons"]].to_pandas()
     truth = pd.read_csv(run / "resources/simulated/field/truth.csv")
-    cat = cat.merge(truth[["obsid", "domain", "population"]], on="obsid")
+    cat = cat.merge(truth[["obsid", "domain", "population", "phase"]], on="obsid")
     cat = cat[(cat["domain"] == "in") & ~cat["flag_warn"] & cat["age"].notna()]
     targets = pd.concat(
         [read_shard(p) for p in sorted((run / "results/catalog/targets").glob("*.csv"))]
@@ -149,13 +150,19 @@ def field_stars(run: Path) -> tuple[Stars, np.ndarray]:
     params = cat[["teff", "logg", "feh"]].to_numpy(float)
     stars = Stars(cat[["age", "mass"]].to_numpy(), cat[["age_err_mc", "mass_err_mc"]].to_numpy(),
                   cat["snrg"].to_numpy(float), features, params, true, groups)  # fmt: skip
-    return stars, cat[["age_err", "mass_err"]].to_numpy()
+    states = {f"{p} {state}": groups[p] & (cat["phase"] == code).to_numpy()
+              for p in groups for code, state in ((RGB, "RGB"), (RED_CLUMP, "RC"))}  # fmt: skip
+    return stars, cat[["age_err", "mass_err"]].to_numpy(), states
 
 
-def by_state(run: Path, trust, sample: pd.DataFrame, oof: dict, train: dict, tests: Stars) -> None:
+def by_state(
+    run: Path, trust, sample: pd.DataFrame, oof: dict, train: dict, tests: Stars,
+    field: Stars, states: dict[str, np.ndarray],
+) -> None:  # fmt: skip
     """Within 1 sigma, RMS / sigma and median |z| of the shipped sigma per seismic state, for
     the fold models (out-of-fold sample), each seed of the paper's model and each fold model
-    (test split)."""
+    (test split); then each of those models on the field survey's unflagged giants by
+    population and state (within 1 sigma, RMS of the log error)."""
     truth = pd.read_csv(run / "resources/simulated/truth.csv").drop_duplicates("obsid")
     truth = truth.set_index("obsid")
     phase = sample.drop_duplicates("obsid").set_index("obsid")["phase"]
@@ -176,8 +183,13 @@ def by_state(run: Path, trust, sample: pd.DataFrame, oof: dict, train: dict, tes
         rows[f"{path.stem}, test"] = (pred["obsid"].to_numpy(), mean, sigma)
     # the fold models themselves on the test split (their checkpoints hold the kept weights)
     model = load_model(run / "results/models/spt_mahalanobis.pt", device="cpu")
+    weights = {"paper's model": {k: v.clone() for k, v in model.state_dict().items()}}
+    for path in sorted((run / "results/replicates/models").glob("spt_mahalanobis_r*.pt")):
+        weights[path.stem] = load_model(path, device="cpu").state_dict()
     for path in sorted((run / "results/models/checkpoints/folds").glob("*.pt")):
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["best"])
+        best = torch.load(path, map_location="cpu", weights_only=False)["best"]
+        weights[f"fold model {path.stem}"] = best
+        model.load_state_dict(best)
         mean, std = predict_mc(model, tests.features, passes=50, seed=20240110)
         sigma = trust.errors.sigma(mean, std, tests.snr, covariates=cov)
         rows[f"fold model {path.stem}, test"] = (obsid, mean, sigma)
@@ -196,6 +208,19 @@ def by_state(run: Path, trust, sample: pd.DataFrame, oof: dict, train: dict, tes
                 for lo, hi in ((0, 2), (2, 10), (10, np.inf))]  # fmt: skip
         print(" " * 35 + " | ".join(
             f"{g} {100 * np.mean(np.abs(z[m, 0]) < 1):.0f} % (n={m.sum()})" for g, m in ages
+        ))  # fmt: skip
+    print("field survey, unflagged in-domain giants (within 1 sigma age / mass, RMS log error):",
+          ", ".join(f"{g} n={m.sum()}" for g, m in states.items()))  # fmt: skip
+    field_cov = trust.covariates(field.features, field.params)
+    for name, state in weights.items():
+        model.load_state_dict(state)
+        mean, std = predict_mc(model, field.features, passes=50, seed=20240110)
+        z = (field.truth - mean) / trust.errors.sigma(mean, std, field.snr, covariates=field_cov)
+        within = 100 * (np.abs(z) < 1)
+        log_err = np.log(mean / field.truth)
+        print(f"{name:34s} " + " | ".join(
+            f"{g} {within[m, 0].mean():.0f} / {within[m, 1].mean():.0f} % "
+            f"{np.sqrt(np.mean(log_err[m, 0] ** 2)):.3f}" for g, m in states.items()
         ))  # fmt: skip
 
 
@@ -216,7 +241,7 @@ def main() -> None:
     val_sample = {**val, "mean": mean_v, "std_mc": std_v}
     shipped = list(trust.errors.terms[len(ADDITIVE_TERMS) :])
     tests = test_stars(run, sample, test)
-    field, field_sigma = field_stars(run)
+    field, field_sigma, states = field_stars(run)
     print("test split groups:", ", ".join(tests.groups), "| field groups:", ", ".join(field.groups))
 
     def quoted(errors: ErrorModel, density, stars: Stars) -> np.ndarray:
@@ -266,7 +291,7 @@ def main() -> None:
     report("folds, Student-t 68 %", sigma_t["test"], tests)
     report("folds, Student-t, field", sigma_t["field"], field, bins=False)
     print("by state (within 1 sigma, RMS / sigma, median |z|; Gaussian: 68.3 %, 1, 0.67):")
-    by_state(run, trust, sample, oof, train, tests)
+    by_state(run, trust, sample, oof, train, tests, field, states)
 
 
 if __name__ == "__main__":
