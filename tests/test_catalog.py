@@ -151,6 +151,10 @@ def test_accuracy_against_truth_counts_each_group() -> None:
     assert table.loc["out-of-domain flagged (recall)", "fraction"] == 0.0
     assert table.loc["in-domain flagged", "fraction"] == 0.5  # 3 and 5 of 1, 2, 3, 5
     assert "age_within_p16_p84" not in table  # no interval columns: not scored
+    assert "in-domain flagged, no injected anomaly" not in table.index  # truth has no anomaly
+    intact = accuracy_against_truth(rows, truth.assign(anomaly=[np.nan, "", "missing", "", ""]))
+    row = intact.set_index("group").loc["in-domain flagged, no injected anomaly"]
+    assert row["n"] == 3 and row["fraction"] == 2 / 3  # obsids 1, 2, 5; 2 and 5 flagged
     ranged = rows.assign(age_p16=[4.5, 3.0, np.nan, 1.0, 2.0], age_p84=[5.5, 5.0, np.nan, 3.0, 4.0])
     table = accuracy_against_truth(ranged, truth).set_index("group")
     assert table.loc["predicted", "age_within_p16_p84"] == 0.5  # obsids 1 and 5 inside, 3 and 4 not

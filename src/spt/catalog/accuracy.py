@@ -17,13 +17,15 @@ def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
 
     Only the labels the catalogue predicts are scored. Groups: every predicted row; unflagged
     rows; unflagged rows of in-domain giants (truth ``domain == "in"``); unflagged
-    out-of-domain rows; and the share of out-of-domain (in-domain) stars that carry a flag.
+    out-of-domain rows; and the share of out-of-domain (in-domain) stars that carry a flag,
+    also for the in-domain giants without an injected anomaly (truth ``anomaly`` empty), the
+    ones the test split's flag rate compares with (its anomalous spectra were cut).
     When the truth draws in-domain giants from more than one ``population`` (a shifted one,
     `catalog.field_survey.shifted_fraction`), the in-domain groups are also given per
     population ("... giants, shifted population"), so a shift's cost shows beside the base.
     """
     labels = [k for k in LABELS if k in catalog.columns and k in truth.columns]
-    extra = ["population"] if "population" in truth else []
+    extra = [c for c in ("population", "anomaly") if c in truth]
     joined = catalog.merge(truth[["obsid", "domain", *extra, *labels]].rename(
         columns={k: f"{k}_truth" for k in labels}), on="obsid", how="inner")  # fmt: skip
     predicted = np.isfinite(joined[labels].to_numpy(float)).all(axis=1)
@@ -35,7 +37,7 @@ def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
         "unflagged in-domain giants": clean & inside,
         "unflagged out-of-domain": clean & ~inside,
     }
-    found = sorted(joined.loc[inside, "population"].unique()) if extra else []
+    found = sorted(joined.loc[inside, "population"].unique()) if "population" in joined else []
     populations = found if len(found) > 1 else []  # one population: nothing to split
     for name in populations:
         groups[f"unflagged in-domain giants, {name} population"] = (
@@ -64,6 +66,11 @@ def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
     rows.append({"group": "in-domain flagged", "n": int(inside.sum()),
                  "fraction": float(joined.loc[inside, "flag_warn"].astype(bool).mean())
                  if inside.any() else np.nan})  # fmt: skip
+    if "anomaly" in joined:  # the in-domain giants whose spectrum the mock left intact
+        intact = inside & joined["anomaly"].fillna("").astype(str).str.strip().eq("").to_numpy()
+        rows.append({"group": "in-domain flagged, no injected anomaly", "n": int(intact.sum()),
+                     "fraction": float(joined.loc[intact, "flag_warn"].astype(bool).mean())
+                     if intact.any() else np.nan})  # fmt: skip
     for name in populations:
         members = inside & (joined["population"].to_numpy() == name)
         share = float(joined.loc[members, "flag_warn"].astype(bool).mean())
