@@ -17,8 +17,12 @@ MC terms (`ErrorModel.variance_terms`), fitted on labels; here no label enters. 
 label: the pairs, lambda = mean(d^2 / (N_1 + N_2)) (1 when the noise term is right; the
 maximum-likelihood scale of the noise term on the pairs) with its bootstrap 68 % interval,
 the share of |d| within sqrt(N_1 + N_2) (Gaussian: 68.3 %), and both per bin of the pair's
-lower S/N. Survey data have repeats too (LAMOST observed the Kepler field many times): the
-same check runs on real spectra once both of a star's spectra are at hand.
+lower S/N. Then, for the stars whose two spectra are both unflagged, Delta_P and coverage of
+the truth for the highest-S/N spectrum alone, for the catalogue's STARS combination
+(`spt.catalog.stars.combine_spectra`: the floor shared, the noise averaged) and for the naive
+combination that treats each spectrum's whole error as independent. Survey data have repeats
+too (LAMOST observed the Kepler field many times): the same check runs on real spectra once
+both of a star's spectra are at hand.
 """
 
 from __future__ import annotations
@@ -32,12 +36,14 @@ import pandas as pd
 import torch
 import yaml
 
+from spt.catalog.stars import combine_spectra
 from spt.io.predictions import load_split
 from spt.model.store import load_model
 from spt.model.trust import load_trust, predict_trusted
 from spt.model.uncertainty import ADDITIVE_TERMS
 from spt.prep.features import load_pca, transform_spectra
 from spt.prep.spectra import common_grid, merge_config, preprocess_arrays, template_from_npz
+from spt.validation.metrics import delta_p
 
 SEED = 20240110
 BINS = (0.0, 30.0, 60.0, 100.0, np.inf)
@@ -61,9 +67,11 @@ def pairs_of(run: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["a", "b", "model"])
 
 
-def predict_pairs(run: Path, pairs: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Both spectra of each pair through `predict_trusted`, each group with its own model:
-    log difference, noise-and-MC variance of each spectrum, and whether both are unflagged."""
+def predict_pairs(run: Path, pairs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Both spectra of each pair through `predict_trusted`, each group with its own model: the
+    catalogue rows (the star's kept obsid as its designation) and, per pair, the log
+    difference, the two spectra's noise-and-MC variance, whether both are unflagged and the
+    lower S/N."""
     cfg = yaml.safe_load((run / "config/config.yaml").read_text())
     spec = merge_config(cfg["preprocess"]["spectra"])
     grid = common_grid(spec["wave_min"], spec["wave_max"], spec["log_step"])
@@ -75,6 +83,7 @@ def predict_pairs(run: Path, pairs: pd.DataFrame) -> dict[str, np.ndarray]:
     model, trust = load_model(main, device="cpu"), load_trust(main)
     paper = {k: v.clone() for k, v in model.state_dict().items()}
     out: dict[str, list[np.ndarray]] = {"d": [], "noise": [], "clean": [], "snr": []}
+    frames = []
     for name, group in pairs.groupby("model", sort=True):
         weights = paper
         if name != "paper":
@@ -90,6 +99,8 @@ def predict_pairs(run: Path, pairs: pd.DataFrame) -> dict[str, np.ndarray]:
         params = catalog.loc[obsid, ["teff", "logg", "feh"]].to_numpy(float)
         pred = predict_trusted(model, trust, arrays["flux"], arrays["ivar"], bundle, snr,
                                params, report, 50, SEED)  # fmt: skip
+        star = np.concatenate([group["a"], group["a"]]).astype(str)
+        frames.append(pred.assign(obsid=obsid, designation=star, snrg=snr))
         mean = pred[list(trust.errors.labels)].to_numpy(float)
         std = pred[[f"{k}_err_mc" for k in trust.errors.labels]].to_numpy(float)
         usable = np.isfinite(mean).all(axis=1)
@@ -104,7 +115,30 @@ def predict_pairs(run: Path, pairs: pd.DataFrame) -> dict[str, np.ndarray]:
         out["noise"].append(noise[:n] + noise[n:])
         out["clean"].append(~warn[:n] & ~warn[n:] & usable[:n] & usable[n:])
         out["snr"].append(np.minimum(snr[:n], snr[n:]))
-    return {k: np.concatenate(v) for k, v in out.items()}
+    return pd.concat(frames, ignore_index=True), {k: np.concatenate(v) for k, v in out.items()}
+
+
+def combined(run: Path, rows: pd.DataFrame, labels: tuple[str, ...]) -> None:
+    """Delta_P and 1-sigma coverage of the truth for the stars whose two spectra are both
+    unflagged: the highest-S/N spectrum alone, `combine_spectra` (the floor shared), and
+    the naive combination that treats each spectrum's whole error as independent."""
+    truth = pd.read_csv(run / "resources/simulated/truth.csv").drop_duplicates("obsid")
+    truth = truth.set_index("obsid")
+    stars = combine_spectra(rows)
+    both = stars[stars["n_spectra"] == 2]
+    best = rows.set_index("obsid").loc[both["obsid"]]
+    naive = combine_spectra(rows.assign(**{f"{k}_err_floor": 0.0 for k in labels}))
+    naive = naive.set_index("star").loc[both["star"]]
+    true = truth.loc[both["designation"].astype(np.int64), list(labels)].to_numpy()
+    print(f"stars whose two spectra are both unflagged: {len(both)}; Delta_P (%) and within "
+          "1 sigma (%) against the truth:")  # fmt: skip
+    for j, label in enumerate(labels):
+        parts = []
+        for name, frame in (("best spectrum", best), ("combined", both), ("naive", naive)):
+            y, err = frame[label].to_numpy(float), frame[f"{label}_err"].to_numpy(float)
+            inside = 100 * np.mean(np.abs(true[:, j] - y) <= err)
+            parts.append(f"{name} {delta_p(y, true[:, j]):.2f} / {inside:.1f}")
+        print(f"  {label}: " + " | ".join(parts))
 
 
 def main() -> None:
@@ -115,7 +149,7 @@ def main() -> None:
     if trust is None or trust.errors.kind != "additive":
         raise SystemExit("the run's model has no additive error model to check")
     pairs = pairs_of(run)
-    res = predict_pairs(run, pairs)
+    rows, res = predict_pairs(run, pairs)
     keep = res["clean"]
     print(f"{len(pairs)} stars with two spectra ({(pairs['model'] == 'paper').sum()} test, "
           f"the rest out-of-fold); both spectra unflagged: {keep.sum()}")  # fmt: skip
@@ -135,6 +169,7 @@ def main() -> None:
                 rms = np.sqrt(np.mean(d[m] ** 2))
                 print(f"  lower S/N {a:g}-{b:g}: {m.sum()} pairs, lambda = {ratio[m].mean():.2f}, "
                       f"within {100 * inside[m].mean():.1f} %, RMS d {rms:.3f}")  # fmt: skip
+    combined(run, rows, trust.errors.labels)
 
 
 if __name__ == "__main__":

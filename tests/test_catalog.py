@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
+from astropy.table import Table
 
 from spt.catalog.accuracy import accuracy_against_truth
 from spt.catalog.fits import CatalogError, gather, read_catalog_fits, write_catalog_fits
 from spt.catalog.shard import mark_primary
+from spt.catalog.stars import combine_spectra
 from spt.catalog.targets import (
     TARGET_COLUMNS,
     TargetError,
@@ -114,10 +116,14 @@ def test_catalogue_fits_has_units_descriptions_flags_and_provenance(
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
     out = tmp_path / "cat.fits"
     provenance = {"PIPEVER": "0.1.0", "MODELMD5": "abc", "SOURCE": "test"}
-    write_catalog_fits(frame, out, provenance, int(BAD_BITS))
+    stars = combine_spectra(frame.assign(age_err_floor=0.5 * frame["age_err"]))
+    write_catalog_fits(frame, out, provenance, int(BAD_BITS), stars)
     first = out.read_bytes()
-    write_catalog_fits(frame, out, provenance, int(BAD_BITS))
+    write_catalog_fits(frame, out, provenance, int(BAD_BITS), stars)
     assert out.read_bytes() == first  # reproducible with SOURCE_DATE_EPOCH
+    star_table = Table.read(out, hdu="STARS")  # one row per star with an unflagged prediction
+    assert star_table["star"].tolist() == ["A", "obsid:4"] and str(star_table["age"].unit) == "Gyr"
+    assert star_table["n_spectra"].tolist() == [1, 1]  # star A: 3 flagged, 2 unreadable
     table = read_catalog_fits(out)
     assert len(table) == 5 and str(table["age"].unit) == "Gyr" and str(table["ra"].unit) == "deg"
     assert "MC-dropout" in table["age_err_mc"].description
@@ -125,6 +131,7 @@ def test_catalogue_fits_has_units_descriptions_flags_and_provenance(
         head = hdul["CATALOG"].header
         cols = [head[f"TTYPE{i}"] for i in range(1, head["TFIELDS"] + 1)]
         assert "true age" in head[f"TCOMM{cols.index('age_err') + 1}"]  # TOPCAT's descriptions
+        assert "floor" in hdul["STARS"].header["TCOMM6"]  # age_err of the stars
         assert (
             head["FLAG02"] == int(Flag.ANOMALY_MISSING)
             and "ANOMALY_MISSING" in head.comments["FLAG02"]

@@ -151,6 +151,10 @@ def test_predictions_carry_errors_and_flags_and_keep_every_row(trained) -> None:
                          params[:1], None, 8, 0)  # fmt: skip
     assert lo.loc[0, "age_err"] > hi.loc[0, "age_err"]
     assert lo.loc[0, "age"] == hi.loc[0, "age"]
+    # the floor, which another spectrum of the star would share, does not depend on the S/N
+    assert lo.loc[0, "age_err_floor"] == pytest.approx(hi.loc[0, "age_err_floor"])
+    assert 0 < hi.loc[0, "age_err_floor"] < hi.loc[0, "age_err"]
+    assert out.loc[[1, 5], "mass_err_floor"].isna().all()
     # every usable spectrum gets its red-clump probability, from its own PCA vector
     assert out.loc[[1, 5], "p_red_clump"].isna().all()
     p = trust.state.probability(transform_spectra(bundle, flux[good], ivar[good]))

@@ -373,7 +373,9 @@ def predict_trusted(
     predictions and its flag bits, never a silent drop. ``p_red_clump`` is the spectrum's
     red-clump probability (`StateModel`; NaN without one): what the error model reads, and a
     survey star's only evolutionary state. ``{label}_p16`` / ``_p84`` bound the true value's
-    68.3 % interval (`log_normal_interval`).
+    68.3 % interval (`log_normal_interval`). ``{label}_err_floor`` is the part of the error
+    every spectrum of the star shares, the error model's floor (`spt.catalog.stars`); NaN when
+    the error is not the additive per-star model's.
     """
     n = len(flux)
     ok = np.ones(n, bool) if report is None else report["ok"].to_numpy(bool)
@@ -385,7 +387,7 @@ def predict_trusted(
         usable = ok
     labels = trust.errors.labels
     k = len(labels)
-    mean, std_mc, sigma = (np.full((n, k), np.nan) for _ in range(3))
+    mean, std_mc, sigma, shared = (np.full((n, k), np.nan) for _ in range(4))
     features = np.full((n, len(trust.domain.pca_mean)), np.nan)
     chi2, p_clump = np.full(n, np.nan), np.full(n, np.nan)
     if usable.any():
@@ -395,6 +397,11 @@ def predict_trusted(
             model, trust, mean[usable], std_mc[usable], snr[usable], errors, features[usable],
             params[usable],
         )  # fmt: skip
+        if errors != "floor" and trust.errors.kind == "additive":
+            covariates = trust.covariates(features[usable], params[usable])
+            terms = trust.errors.variance_terms(mean[usable], std_mc[usable], snr[usable],
+                                                covariates)  # fmt: skip
+            shared[usable] = np.abs(mean[usable]) * np.sqrt(terms["floor"])
         chi2[usable] = reconstruction_chi2(
             pca_bundle["pca"], pca_bundle["fill"], flux[usable], ivar[usable]
         )
@@ -411,6 +418,7 @@ def predict_trusted(
         out[f"{label}_err_mc"] = std_mc[:, j]
     for j, label in enumerate(labels):
         out[f"{label}_p16"], out[f"{label}_p84"] = log_normal_interval(mean[:, j], sigma[:, j])
+        out[f"{label}_err_floor"] = shared[:, j]
     out[STATE_COVARIATE] = p_clump
     return pd.concat([pd.DataFrame(out), flags], axis=1)
 
