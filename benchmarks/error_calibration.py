@@ -128,7 +128,7 @@ def test_stars(run: Path, sample: pd.DataFrame, test: dict[str, np.ndarray]) -> 
 def field_stars(run: Path) -> tuple[Stars, np.ndarray, dict[str, np.ndarray]]:
     """The field survey's unflagged in-domain giants (catalogue rows) with their PCA vectors,
     grouped by population; their shipped sigma; and their groups by population and state."""
-    rows = Table.read(run / "results/catalog/spt_catalog.fits")
+    rows = Table.read(run / "results/catalog/spt_catalog.fits", hdu="CATALOG")
     cat = rows[[c for c in rows.colnames if c != "reasons"]].to_pandas()
     truth = pd.read_csv(run / "resources/simulated/field/truth.csv")
     cat = cat.merge(truth[["obsid", "domain", "population", "phase"]], on="obsid")

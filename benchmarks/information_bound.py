@@ -200,7 +200,7 @@ def field_check(
     stars = truth[(truth["domain"] == "in") & truth["anomaly"].isna()].reset_index(drop=True)
     bound = fit_predict(drawn_train, y_tr, draw(stars, fisher_bound(model, stars, beta), rng))
     exact = fit_predict(train[list(PARAMS)].to_numpy(), y_tr, stars[list(PARAMS)].to_numpy())
-    rows = Table.read(run_dir / "results/catalog/spt_catalog.fits")
+    rows = Table.read(run_dir / "results/catalog/spt_catalog.fits", hdu="CATALOG")
     cat = rows[["obsid", "age", "mass", "flag_warn"]].to_pandas().set_index("obsid")
     spt = cat.reindex(stars["obsid"])
     clean = (~spt["flag_warn"].astype(bool) & spt["age"].notna()).to_numpy()

@@ -27,7 +27,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="a finished default run (simulated source)")
     run = ap.parse_args().run
-    rows = Table.read(run / "results/catalog/spt_catalog.fits")
+    rows = Table.read(run / "results/catalog/spt_catalog.fits", hdu="CATALOG")
     cat = rows[[c for c in rows.colnames if c != "reasons"]].to_pandas()
     truth = pd.read_csv(run / "resources/simulated/field/truth.csv")
     cat = cat.merge(truth[["obsid", "domain", "population", "age", "mass"]], on="obsid",

@@ -269,6 +269,12 @@ def test_catalogue_has_a_row_for_every_target_and_reruns_only_unfinished_shards(
     assert np.asarray(table["flag_bad"], bool)[unusable].all()
     assert all(str(r) not in ("", "--") for r in np.asarray(table["reasons"])[unusable])
     assert np.isfinite(age[~np.asarray(table["flag_warn"], bool)]).all()  # unflagged: predicted
+    # one row per star with an unflagged prediction; the mock field observes each star once
+    stars = Table.read(tiny_run / "results/catalog/spt_catalog.fits", hdu="STARS")
+    unflagged = ~np.asarray(table["flag_warn"], bool)
+    assert sorted(stars["obsid"]) == sorted(np.asarray(table["obsid"])[unflagged])
+    assert set(stars["n_spectra"]) == {1}
+    np.testing.assert_allclose(np.sort(stars["age"]), np.sort(age[unflagged]))
     shards = sorted(p.name for p in (tiny_run / "results/catalog/shards").iterdir())
     assert shards == ["s00000.csv", "s00001.csv", "s00002.csv"]  # 150 targets, 50 a shard
     work = tmp_path / "copy"
