@@ -393,12 +393,12 @@ def predict_trusted(
     if usable.any():
         features[usable] = transform_spectra(pca_bundle, flux[usable], ivar[usable])
         mean[usable], std_mc[usable] = predict_mc(model, features[usable], passes, seed=seed)
+        covariates = trust.covariates(features[usable], params[usable])
         sigma[usable] = quoted_sigma(
             model, trust, mean[usable], std_mc[usable], snr[usable], errors, features[usable],
-            params[usable],
+            params[usable], covariates,
         )  # fmt: skip
         if errors != "floor" and trust.errors.kind == "additive":
-            covariates = trust.covariates(features[usable], params[usable])
             terms = trust.errors.variance_terms(mean[usable], std_mc[usable], snr[usable],
                                                 covariates)  # fmt: skip
             shared[usable] = np.abs(mean[usable]) * np.sqrt(terms["floor"])
@@ -432,13 +432,15 @@ def quoted_sigma(
     errors: str,
     features: np.ndarray,
     params: np.ndarray | None = None,
+    covariates: Mapping[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The error to quote (``predict.errors``): the per-star error model (its covariates
-    from the stars' PCA vectors and LAMOST parameters), or the MC spread with the model's
-    validation-fitted floor."""
+    from the stars' PCA vectors and LAMOST parameters, unless given), or the MC spread with
+    the model's validation-fitted floor."""
     if errors == "floor":
         return total_std(mean, std_mc, model.err_floor.detach().cpu().numpy())
-    covariates = trust.covariates(features, params)
+    if covariates is None:
+        covariates = trust.covariates(features, params)
     return trust.errors.sigma(mean, std_mc, snr, covariates=covariates)
 
 
