@@ -13,7 +13,8 @@ two spectra both come out unflagged.
 What two spectra of one star disagree by is the noise (and MC) part of the error alone: the
 floor (what a spectrum cannot tell about this star) is the same in both. So the log
 difference d = log(y_1 / y_2) should have variance N_1 + N_2, N the error model's noise and
-MC terms (`ErrorModel.variance_terms`), fitted on labels; here no label enters. Printed per
+MC terms (the catalogue's ``_err``^2 - ``_err_floor``^2), fitted on labels; here no label
+enters. Printed per
 label: the pairs, lambda = mean(d^2 / (N_1 + N_2)) (1 when the noise term is right; the
 maximum-likelihood scale of the noise term on the pairs) with its bootstrap 68 % interval,
 the share of |d| within sqrt(N_1 + N_2) (Gaussian: 68.3 %), and both per bin of the pair's
@@ -40,8 +41,7 @@ from spt.catalog.stars import combine_spectra
 from spt.io.predictions import load_split
 from spt.model.store import load_model
 from spt.model.trust import load_trust, predict_trusted
-from spt.model.uncertainty import ADDITIVE_TERMS
-from spt.prep.features import load_pca, transform_spectra
+from spt.prep.features import load_pca
 from spt.prep.spectra import common_grid, merge_config, preprocess_arrays, template_from_npz
 from spt.validation.metrics import delta_p
 
@@ -101,14 +101,13 @@ def predict_pairs(run: Path, pairs: pd.DataFrame) -> tuple[pd.DataFrame, dict[st
                                params, report, 50, SEED)  # fmt: skip
         star = np.concatenate([group["a"], group["a"]]).astype(str)
         frames.append(pred.assign(obsid=obsid, designation=star, snrg=snr))
-        mean = pred[list(trust.errors.labels)].to_numpy(float)
-        std = pred[[f"{k}_err_mc" for k in trust.errors.labels]].to_numpy(float)
+        labels = list(trust.errors.labels)
+        mean = pred[labels].to_numpy(float)
         usable = np.isfinite(mean).all(axis=1)
-        features = np.full((len(obsid), len(trust.domain.pca_mean)), np.nan)
-        features[usable] = transform_spectra(bundle, arrays["flux"][usable],
-                                             arrays["ivar"][usable])  # fmt: skip
-        terms = trust.errors.variance_terms(mean, std, snr, trust.covariates(features, params))
-        noise = sum(terms[t] for t in ADDITIVE_TERMS if t != "floor")
+        # what a spectrum does not share with the star's other spectra: sigma^2 - floor^2
+        sigma, floor = (pred[[f"{k}{s}" for k in labels]].to_numpy(float) / mean
+                        for s in ("_err", "_err_floor"))  # fmt: skip
+        noise = sigma**2 - floor**2
         n = len(group)
         warn = pred["flag_warn"].to_numpy(bool)
         out["d"].append(np.log(mean[:n] / mean[n:]))

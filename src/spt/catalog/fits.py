@@ -55,17 +55,17 @@ COLUMNS: dict[str, tuple[u.UnitBase | None, str]] = {
 #: Every column of the STARS table (`spt.catalog.stars.combine_spectra`), as ``COLUMNS``.
 STAR_COLUMNS: dict[str, tuple[u.UnitBase | None, str]] = {
     "star": (None, "the star: its LAMOST designation, or obsid:<obsid> without one"),
-    "designation": (None, "LAMOST designation of the star (J2000 position)"),
+    "designation": COLUMNS["designation"],
     "obsid": (None, "its highest-S/N spectrum used"),
     "n_spectra": (None, "unflagged spectra combined"),
     "age": (u.Gyr, "age from all its unflagged spectra (noise-weighted log mean)"),
     "age_err": (u.Gyr, "1-sigma age error: the shared floor plus the combined noise"),
-    "age_p16": (u.Gyr, "16th percentile of the true age: age * exp(-age_err / age)"),
-    "age_p84": (u.Gyr, "84th percentile of the true age: age * exp(age_err / age)"),
+    "age_p16": COLUMNS["age_p16"],
+    "age_p84": COLUMNS["age_p84"],
     "mass": (u.Msun, "mass from all its unflagged spectra (noise-weighted log mean)"),
     "mass_err": (u.Msun, "1-sigma mass error: the shared floor plus the combined noise"),
-    "mass_p16": (u.Msun, "16th percentile of the true mass: mass * exp(-mass_err / mass)"),
-    "mass_p84": (u.Msun, "84th percentile of the true mass: mass * exp(mass_err / mass)"),
+    "mass_p16": COLUMNS["mass_p16"],
+    "mass_p84": COLUMNS["mass_p84"],
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spt.catalog.stars import star_key
 from spt.catalog.targets import TARGET_COLUMNS
 from spt.model.predict import PredictConfig
 from spt.model.store import ModelFileError, load_model
@@ -101,8 +102,7 @@ def mark_primary(frame: pd.DataFrame) -> pd.Series:
     order = frame.assign(
         _bad=frame["flag_bad"].astype(bool),
         _snr=-frame["snrg"].fillna(-np.inf),
-        _star=np.where(frame["designation"].astype(str) != "", frame["designation"].astype(str),
-                       "obsid:" + frame["obsid"].astype(str)),
+        _star=star_key(frame),
     ).sort_values(["_star", "_bad", "_snr", "obsid"], kind="stable")  # fmt: skip
     first = ~order["_star"].duplicated()
     return first.reindex(frame.index)

@@ -405,7 +405,9 @@ def predict_trusted(
         chi2[usable] = reconstruction_chi2(
             pca_bundle["pca"], pca_bundle["fill"], flux[usable], ivar[usable]
         )
-        if trust.state is not None:
+        if STATE_COVARIATE in covariates:  # computed for the error model already
+            p_clump[usable] = covariates[STATE_COVARIATE]
+        elif trust.state is not None:
             p_clump[usable] = trust.state.probability(features[usable])
     flags = quality_flags(
         trust.domain, n, readable=ok, anomalies=anomalies, snr=snr, features=features,
