@@ -21,6 +21,7 @@ from spt.model.trust import (
     fit_param_density,
     fit_trust,
     load_trust,
+    predict_split,
     predict_trusted,
     star_info,
 )
@@ -313,3 +314,20 @@ def test_an_unknown_error_covariate_is_named() -> None:
     with pytest.raises(ValueError, match=r"unknown predict.error_covariates \['teff'\]"):
         fit_calibrated_errors(sample, train, table, None, fit_param_density(params),
                               ("age", "mass"), "additive", ["feh_lamost", "teff"])  # fmt: skip
+
+
+def test_split_predictions_carry_the_clump_probability_the_calibration_table_bins(trained) -> None:
+    path, trust, bundle, va = trained
+    model, n = load_model(path, device="cpu"), 5
+    X = bundle["pca"].transform(va["flux"][:n]).astype(np.float32)
+    obsid = np.arange(2000, 2000 + n)
+    split = {"X": X, "y": va["y"][:n], "y_err": 0.05 * va["y"][:n], "obsid": obsid,
+             "kic": obsid + 1}  # fmt: skip
+    spectra = {"obsid": obsid[::-1], "flux": va["flux"][:n][::-1], "ivar": va["ivar"][:n][::-1]}
+    table = pd.DataFrame({"obsid": obsid, "snrg": va["snr"][:n]})
+    frame = predict_split(model, trust, split, spectra, table, bundle, {"mc_passes": 4}, 0)
+    np.testing.assert_allclose(frame["p_red_clump"], trust.state.probability(X))
+    assert list(frame["obsid"]) == list(obsid) and "flag" in frame
+    bare = predict_split(model, dataclasses.replace(trust, state=None), split, spectra, table,
+                         bundle, {"mc_passes": 4, "errors": "floor"}, 0)  # fmt: skip
+    assert "p_red_clump" not in bare

@@ -48,6 +48,34 @@ def test_trust_groups_split_metallicity_terciles_of_known_values() -> None:
     }  # the -9999 marker and NaN are in none
 
 
+def test_trust_groups_bin_the_clump_probability_at_fixed_edges() -> None:
+    p = np.array([0.0, 0.005, 0.01, 0.3, 0.5, 0.98, 0.99, 1.0, np.nan])
+    groups = trust_groups(np.full(9, 50.0), p_clump=p)
+    bins = {k: np.flatnonzero(v).tolist() for k, v in groups.items() if k.startswith("P(RC)")}
+    assert bins == {
+        "P(RC) B1 [0, 0.01)": [0, 1],
+        "P(RC) B2 [0.01, 0.5)": [2, 3],
+        "P(RC) B3 [0.5, 0.99)": [4, 5],
+        "P(RC) B4 [0.99, 1]": [6, 7],
+    }  # each edge opens the bin above it, 1 closes the last; NaN is in none
+    assert not any(k.startswith("P(RC)") for k in trust_groups(np.full(9, 50.0)))
+
+
+def test_calibration_groups_by_the_predictions_own_clump_probability() -> None:
+    # even stars lie 0.5 sigma from the truth, odd ones 1.5 sigma: odd ones are clump-like
+    frame = _frame().assign(p_red_clump=[0.0, 1.0, 0.002, 0.995, 0.0, 1.0, 0.0, 0.6])
+    truth = pd.DataFrame({"obsid": frame["obsid"], "age": 5.0})
+    table = calibration_by_group(frame, np.arange(8.0), None, truth).set_index("group")
+    branch, clump = table.loc["P(RC) B1 [0, 0.01)"], table.loc["P(RC) B4 [0.99, 1]"]
+    assert (branch["n"], branch["within_1sigma"]) == (4, 1.0)
+    assert (clump["n"], clump["within_1sigma"]) == (3, 0.0)
+    assert table.loc["P(RC) B3 [0.5, 0.99)", "n"] == 1
+    empty = table.loc["P(RC) B2 [0.01, 0.5)"]  # a bin keeps its row, empty
+    assert empty["n"] == 0 and np.isnan(empty["within_1sigma"])
+    without = calibration_by_group(frame.drop(columns="p_red_clump"), np.arange(8.0))
+    assert not without["group"].str.startswith("P(RC)").any()
+
+
 def test_calibration_against_truth_joins_by_obsid_and_uses_sigma_alone() -> None:
     frame = _frame()
     truth = pd.DataFrame({"obsid": frame["obsid"][::-1], "age": 5.0})  # shuffled order

@@ -115,6 +115,11 @@ def test_tiny_run_reaches_predictions(tiny_run):
     assert len(pred) == summary["n_test"]
     assert (pred["age_err"] > 0).all() and (pred["mass_err"] > 0).all()
     assert pred["kic"].isin(sample["kic"]).all()
+    # each test star's red-clump probability, which the calibration table bins
+    assert pred["p_red_clump"].between(0.0, 1.0).all()
+    groups = pd.read_csv(tiny_run / "results/tables/calibration_groups.csv")
+    bins = groups.loc[groups["group"].str.startswith("P(RC)") & (groups["label"] == "age")]
+    assert bins["n"].sum() == len(pred) and len(bins) == 4
     calib = pd.read_csv(tiny_run / "results/tables/calibration_mahalanobis.csv")
     assert set(calib["label"]) == {"age", "mass"}
     assert calib["within_2sigma"].ge(calib["within_1sigma"]).all()

@@ -467,7 +467,8 @@ def predict_split(
 ) -> pd.DataFrame:
     """A feature split's predictions file: `spt.io.predictions.prediction_frame` with the
     configured error (``predict.errors``; the floor when the model has no trust) and, with a
-    trust, the quality flags of every star."""
+    trust, each star's red-clump probability (``p_red_clump``, when the trust has a state
+    model: the catalogue's column, which the calibration table groups by) and quality flags."""
     cfg = PredictConfig.from_mapping(predict)
     mean, std, std_mc = predict_with_errors(model, split["X"], passes=cfg.mc_passes, seed=seed)
     if trust is None:
@@ -475,6 +476,8 @@ def predict_split(
     snr, params = star_info(split["obsid"], table)
     sigma = quoted_sigma(model, trust, mean, std_mc, snr, cfg.errors, split["X"], params)
     frame = prediction_frame(split, mean, sigma, std_mc)
+    if trust.state is not None:
+        frame[STATE_COVARIATE] = trust.state.probability(split["X"])
     own = rows_of(spectra, split["obsid"])
     chi2 = reconstruction_chi2(pca_bundle["pca"], pca_bundle["fill"], own["flux"], own["ivar"])
     flags = quality_flags(

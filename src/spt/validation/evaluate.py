@@ -6,13 +6,15 @@ mass by default, one of them for a model trained on ``features.labels: [mass]`` 
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 
 from spt.io.predictions import PredictionFormatError, frame_labels
 from spt.io.seismic import RED_CLUMP, RGB
 from spt.model.flags import clean_params
-from spt.model.uncertainty import coverage_table
+from spt.model.uncertainty import STATE_COVARIATE, coverage_table
 from spt.validation.metrics import delta_p, median_rel_residual, robust_scatter, score_table
 
 
@@ -85,17 +87,27 @@ def noise_floor(predictions: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
 
 PHASES = {RGB: "RGB", RED_CLUMP: "RC"}  # group names of the evolutionary states
+#: Edges of the calibration table's bins of the red-clump probability (the last includes 1):
+#: confident branch, leaning branch, leaning clump, confident clump. A survey star has no
+#: seismic state, only this probability, so these rows are the state rows a survey user can
+#: apply to a catalogue row.
+CLUMP_EDGES = (0.0, 0.01, 0.5, 0.99, 1.0)
 
 
 def trust_groups(
-    snr: np.ndarray, phase: np.ndarray | None = None, feh: np.ndarray | None = None
+    snr: np.ndarray,
+    phase: np.ndarray | None = None,
+    feh: np.ndarray | None = None,
+    p_clump: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Masks of the calibration table: all stars, S/N quartiles (of these stars), RGB and RC,
-    and LAMOST [Fe/H] terciles when ``feh`` is given.
+    LAMOST [Fe/H] terciles when ``feh`` is given, and bins of the red-clump probability
+    (`CLUMP_EDGES`) when ``p_clump`` is given.
 
     A quartile's name carries its S/N range, e.g. ``S/N Q1 [8, 31]``; a tercile its [Fe/H]
-    range, e.g. ``[Fe/H] T1 [-0.89, -0.12]``. Stars of unknown S/N or [Fe/H] (NaN, LAMOST's
-    -9999) are in no quartile or tercile.
+    range, e.g. ``[Fe/H] T1 [-0.89, -0.12]``; a probability bin its edges, e.g.
+    ``P(RC) B4 [0.99, 1]``. Stars of unknown S/N, [Fe/H] (NaN, LAMOST's -9999) or probability
+    are in no quartile, tercile or bin.
     """
     snr = np.asarray(snr, dtype=float)
     groups = {"all": np.ones(len(snr), dtype=bool)}
@@ -107,6 +119,13 @@ def trust_groups(
                 groups[name] = codes == code
     if feh is not None:
         groups.update(_quantile_groups(clean_params(feh), 3, "[Fe/H] T", ".2f"))
+    if p_clump is not None:
+        p = np.asarray(p_clump, dtype=float)
+        last = len(CLUMP_EDGES) - 2
+        for k, (lo, hi) in enumerate(pairwise(CLUMP_EDGES)):
+            upper = p <= hi if k == last else p < hi
+            close = "]" if k == last else ")"
+            groups[f"P(RC) B{k + 1} [{lo:g}, {hi:g}{close}"] = (p >= lo) & upper
     return groups
 
 
@@ -151,12 +170,14 @@ def calibration_by_group(
 ) -> pd.DataFrame:
     """Fraction within 1 and 2 sigma per label and group (`trust_groups`), and Delta_P.
 
-    ``snr``, ``phase`` and ``feh`` (LAMOST's) are per row of ``frame``. With ``truth`` (the
+    ``snr``, ``phase`` and ``feh`` (LAMOST's) are per row of ``frame``; the red-clump
+    probability is the frame's own ``p_red_clump`` column, when it has one. With ``truth`` (the
     mock's truth table, obsid + labels) the reference is the noise-free value and sigma the
     quoted error; without it, the catalogue label with its error added (real data). Ideal:
     0.683 / 0.954.
     """
-    groups = trust_groups(snr, phase, feh)
+    p_clump = frame[STATE_COVARIATE].to_numpy(float) if STATE_COVARIATE in frame else None
+    groups = trust_groups(snr, phase, feh, p_clump)
     rows = []
     for label in frame_labels(frame):
         ref, sigma, name = _reference(frame, label, truth)
@@ -212,7 +233,7 @@ def trust_calibration(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """`calibration_by_group`, `error_bins` and `bias_by_bin` of a predictions table, each
     star's S/N (``snrg``), evolutionary state (``phase``) and LAMOST [Fe/H] (``feh_lamost``)
-    taken from the sample table."""
+    taken from the sample table, its red-clump probability from the predictions."""
     info = sample.drop_duplicates("obsid").set_index("obsid").reindex(predictions["obsid"])
     phase = info["phase"].to_numpy() if "phase" in info else None
     feh = info["feh_lamost"].to_numpy(float) if "feh_lamost" in info else None

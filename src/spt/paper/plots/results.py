@@ -298,8 +298,8 @@ def plot_uncertainties(
 
 
 def _coverage_by_group(ax: Any, groups: pd.DataFrame, label: str) -> None:
-    """Share within 1 and 2 sigma per S/N quartile, evolutionary state and [Fe/H] tercile,
-    with the ideal."""
+    """Share within 1 and 2 sigma per S/N quartile, evolutionary state, [Fe/H] tercile and
+    red-clump probability bin, with the ideal."""
     parts = groups.loc[groups["group"] != "all"]
     x = np.arange(len(parts))
     ax.bar(x - 0.2, 100 * parts["within_1sigma"], width=0.4, color=COLORS[0], label="within 1σ")
@@ -312,7 +312,7 @@ def _coverage_by_group(ax: Any, groups: pd.DataFrame, label: str) -> None:
     ax.set_xticks(x, names, fontsize=6)
     reference = str(groups["reference"].iloc[0]) if len(groups) else ""
     ax.set(ylim=(0, 100), ylabel=f"{label}: share of stars (%)",
-           title=f"coverage by S/N, state and [Fe/H] (vs {reference})")  # fmt: skip
+           title=f"coverage by S/N, state, [Fe/H] and P(RC) (vs {reference})")  # fmt: skip
     ax.title.set_fontsize(7)
     ax.legend(loc="lower right", fontsize=6)
 
