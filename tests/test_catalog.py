@@ -166,6 +166,15 @@ def test_accuracy_against_truth_counts_each_group() -> None:
     table = accuracy_against_truth(ranged, truth).set_index("group")
     assert table.loc["predicted", "age_within_p16_p84"] == 0.5  # obsids 1 and 5 inside, 3 and 4 not
     assert not table.index.str.contains("population").any()  # one population: no split
+    assert not table.index.str.contains("P\\(RC\\)").any()  # no clump probability: no bins
+    # the unflagged in-domain giants (obsids 3 and 1) by their row's clump probability
+    binned = rows.assign(p_red_clump=[0.999, 0.2, np.nan, 0.0, 0.5])
+    table = accuracy_against_truth(binned, truth).set_index("group")
+    prefix = "unflagged in-domain giants, P(RC) "
+    clump, leaning = table.loc[prefix + "B4 [0.99, 1]"], table.loc[prefix + "B2 [0.01, 0.5)"]
+    assert (clump["n"], clump["age_delta_p"]) == (1, 25.0)  # obsid 3: 5 vs 4
+    assert (leaning["n"], leaning["age_delta_p"]) == (1, 0.0)  # obsid 1: 4 vs 4
+    assert table.loc[prefix + "B1 [0, 0.01)", "n"] == 0  # obsid 4 is a dwarf, 5 is flagged
     # a shifted population is scored beside the base one
     truth["population"] = ["base", "base", "shifted", "base", "shifted"]
     table = accuracy_against_truth(rows, truth).set_index("group")

@@ -7,7 +7,8 @@ import pandas as pd
 
 from spt.io.predictions import LABELS
 from spt.model.flags import Flag
-from spt.model.uncertainty import coverage
+from spt.model.uncertainty import STATE_COVARIATE, coverage
+from spt.validation.evaluate import clump_bins
 from spt.validation.metrics import delta_p
 
 
@@ -23,6 +24,8 @@ def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
     When the truth draws in-domain giants from more than one ``population`` (a shifted one,
     `catalog.field_survey.shifted_fraction`), the in-domain groups are also given per
     population ("... giants, shifted population"), so a shift's cost shows beside the base.
+    With a ``p_red_clump`` column, the unflagged in-domain giants are also given per bin of
+    it (`spt.validation.evaluate.clump_bins`): the state a survey star's row tells.
     """
     labels = [k for k in LABELS if k in catalog.columns and k in truth.columns]
     extra = [c for c in ("population", "anomaly") if c in truth]
@@ -43,6 +46,9 @@ def accuracy_against_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
         groups[f"unflagged in-domain giants, {name} population"] = (
             clean & inside & (joined["population"].to_numpy() == name)
         )
+    if STATE_COVARIATE in joined:
+        for name, mask in clump_bins(joined[STATE_COVARIATE].to_numpy(float)).items():
+            groups[f"unflagged in-domain giants, {name}"] = clean & inside & mask
     rows = []
     for name, mask in groups.items():
         row: dict[str, object] = {"group": name, "n": int(mask.sum())}

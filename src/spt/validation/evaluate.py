@@ -120,13 +120,21 @@ def trust_groups(
     if feh is not None:
         groups.update(_quantile_groups(clean_params(feh), 3, "[Fe/H] T", ".2f"))
     if p_clump is not None:
-        p = np.asarray(p_clump, dtype=float)
-        last = len(CLUMP_EDGES) - 2
-        for k, (lo, hi) in enumerate(pairwise(CLUMP_EDGES)):
-            upper = p <= hi if k == last else p < hi
-            close = "]" if k == last else ")"
-            groups[f"P(RC) B{k + 1} [{lo:g}, {hi:g}{close}"] = (p >= lo) & upper
+        groups.update(clump_bins(p_clump))
     return groups
+
+
+def clump_bins(p_clump: np.ndarray) -> dict[str, np.ndarray]:
+    """Masks of the red-clump probability's bins (`CLUMP_EDGES`), named by their edges, e.g.
+    ``P(RC) B4 [0.99, 1]``; NaN is in none."""
+    p = np.asarray(p_clump, dtype=float)
+    last = len(CLUMP_EDGES) - 2
+    bins = {}
+    for k, (lo, hi) in enumerate(pairwise(CLUMP_EDGES)):
+        upper = p <= hi if k == last else p < hi
+        close = "]" if k == last else ")"
+        bins[f"P(RC) B{k + 1} [{lo:g}, {hi:g}{close}"] = (p >= lo) & upper
+    return bins
 
 
 def _quantile_groups(values: np.ndarray, n: int, prefix: str, fmt: str) -> dict[str, np.ndarray]:
