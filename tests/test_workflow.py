@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from importlib import metadata
 
 import matplotlib.pyplot as plt
@@ -132,6 +134,22 @@ def test_tiny_run_reaches_predictions(tiny_run):
 def test_rerun_is_a_no_op(tiny_run):
     proc = run_snakemake(tiny_run, "-n", "--cores", "1", "all")
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_scripts_import_this_checkouts_package_before_an_installed_one(tmp_path):
+    decoy = tmp_path / "spt"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("")
+    # Snakemake's script preamble appends the workflow's path after site-packages, where an
+    # install of another checkout (here the decoy) sits
+    src, scripts = str(REPO / "src"), str(REPO / "workflow/scripts")
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); sys.path.append({src!r}); "
+        f"sys.path.insert(0, {scripts!r}); "
+        "import _bootstrap, spt; print(spt.__file__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(REPO / "src" / "spt" / "__init__.py")
 
 
 def test_repo_has_required_layout():

@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 _SRC = str(Path(__file__).resolve().parents[2] / "src")
-if _SRC not in sys.path:
-    sys.path.insert(0, _SRC)
+# First even when already on the path: Snakemake appends the workflow's sys.path after
+# site-packages, where another checkout's (editable) install of the package would win.
+while _SRC in sys.path:
+    sys.path.remove(_SRC)
+sys.path.insert(0, _SRC)
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
