@@ -25,6 +25,7 @@ from spt.model.trust import (
     predict_trusted,
     star_info,
 )
+from spt.model.uncertainty import ADDITIVE_TERMS
 from spt.prep.features import transform_spectra
 
 N_PIX, N_COMP = 60, 6
@@ -331,3 +332,19 @@ def test_split_predictions_carry_the_clump_probability_the_calibration_table_bin
     bare = predict_split(model, dataclasses.replace(trust, state=None), split, spectra, table,
                          bundle, {"mc_passes": 4, "errors": "floor"}, 0)  # fmt: skip
     assert "p_red_clump" not in bare
+
+
+def test_a_trust_without_error_covariates_still_gives_each_row_its_clump_probability(
+    trained,
+) -> None:
+    path, trust, bundle, va = trained
+    n = len(ADDITIVE_TERMS)
+    plain = dataclasses.replace(trust.errors, terms=ADDITIVE_TERMS, coef=trust.errors.coef[:, :n],
+                                center=trust.errors.center[:, :n])  # fmt: skip
+    bare = dataclasses.replace(trust, errors=plain)
+    assert bare.covariates(bundle["pca"].transform(va["flux"][:3])) is None
+    flux, ivar = va["flux"][:3], va["ivar"][:3]
+    out = predict_trusted(load_model(path, device="cpu"), bare, flux, ivar, bundle, va["snr"][:3],
+                          np.tile([4700.0, 2.5, 0.0], (3, 1)), None, 4, 0)  # fmt: skip
+    p = trust.state.probability(transform_spectra(bundle, flux, ivar))
+    np.testing.assert_allclose(out["p_red_clump"], p)

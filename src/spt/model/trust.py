@@ -211,6 +211,16 @@ class Trust:
                 out[FEH_COVARIATE] = self.density.feh_offset(known)
         return out or None
 
+    def clump_probability(
+        self, features: np.ndarray, covariates: Mapping[str, np.ndarray] | None = None
+    ) -> np.ndarray | None:
+        """P(red clump) of stars with these PCA vectors: the error model's covariate when
+        ``covariates`` (`covariates`' output) hold it, else the state model's; None without
+        a state model."""
+        if covariates and STATE_COVARIATE in covariates:
+            return covariates[STATE_COVARIATE]
+        return None if self.state is None else self.state.probability(features)
+
 
 def star_info(obsid: NDArray[np.int64], table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """S/N (g band) and LAMOST (Teff, log g, [Fe/H]) of each obsid, from a matched/sample table;
@@ -405,10 +415,9 @@ def predict_trusted(
         chi2[usable] = reconstruction_chi2(
             pca_bundle["pca"], pca_bundle["fill"], flux[usable], ivar[usable]
         )
-        if STATE_COVARIATE in covariates:  # computed for the error model already
-            p_clump[usable] = covariates[STATE_COVARIATE]
-        elif trust.state is not None:
-            p_clump[usable] = trust.state.probability(features[usable])
+        clump = trust.clump_probability(features[usable], covariates)
+        if clump is not None:
+            p_clump[usable] = clump
     flags = quality_flags(
         trust.domain, n, readable=ok, anomalies=anomalies, snr=snr, features=features,
         params=params, mean=mean, std_mc=std_mc, chi2=chi2,
@@ -474,10 +483,14 @@ def predict_split(
     if trust is None:
         return prediction_frame(split, mean, std, std_mc)
     snr, params = star_info(split["obsid"], table)
-    sigma = quoted_sigma(model, trust, mean, std_mc, snr, cfg.errors, split["X"], params)
+    covariates = trust.covariates(split["X"], params)
+    sigma = quoted_sigma(
+        model, trust, mean, std_mc, snr, cfg.errors, split["X"], params, covariates
+    )
     frame = prediction_frame(split, mean, sigma, std_mc)
-    if trust.state is not None:
-        frame[STATE_COVARIATE] = trust.state.probability(split["X"])
+    clump = trust.clump_probability(split["X"], covariates)
+    if clump is not None:
+        frame[STATE_COVARIATE] = clump
     own = rows_of(spectra, split["obsid"])
     chi2 = reconstruction_chi2(pca_bundle["pca"], pca_bundle["fill"], own["flux"], own["ivar"])
     flags = quality_flags(
