@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -250,6 +252,19 @@ def _replicate_first(model: SpectralTransformer, x: torch.Tensor, repeats: int) 
     return model.head(model.norm(tokens).mean(dim=1)) * model.y_std + model.y_mean
 
 
+@contextlib.contextmanager
+def _mc_dropout(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode with the dropout layers in training mode (masks from the global RNG)."""
+    model.eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.train()
+    try:
+        yield
+    finally:
+        model.eval()
+
+
 def _model_with_running_stats(seed: int, **overrides) -> SpectralTransformer:
     """A model whose BatchNorm running statistics are not the identity (as after training)."""
     torch.manual_seed(seed)
@@ -269,8 +284,6 @@ def test_mc_forward_shares_the_first_attention_with_the_same_draws(overrides) ->
     """forward(repeats=T) in MC mode equals replicate-then-run with the same seed. Catches a
     dropout applied before the replication (one mask for all T passes: no spread), masks drawn
     in another order or shape, the residual not replicated, repeat vs repeat_interleave."""
-    from spt.model.predict import _mc_dropout
-
     model = _model_with_running_stats(11, **overrides)
     x = torch.randn(6, 20)
     with _mc_dropout(model), torch.inference_mode():

@@ -12,11 +12,13 @@ import torch
 from spt.model import SpectralTransformer, make_loss
 from spt.model.predict import (
     MC_ACTIVATION_BYTES,
+    _RowDropout,
     calibrate_error_floor,
     mc_batch_size,
     predict,
     predict_mc,
     predict_with_errors,
+    row_seeds,
 )
 from spt.model.store import load_model, load_train_config, save_model
 from spt.model.train import HISTORY_COLUMNS, TrainConfig, pick_device, train_model
@@ -216,8 +218,9 @@ def test_predict_mc_spread_and_determinism(
     hook = model.register_forward_hook(lambda m, args, out: calls.append(len(out)))
     mean, std = predict_mc(model, Xv, passes=16, batch_size=50, seed=7)
     hook.remove()
-    # 128 spectra in chunks of 50: three batched forward passes of 50, 50, 28 spectra × 16
-    assert calls == [800, 800, 448]
+    # a one-row probe learns the dropout masks' sizes, then 128 spectra in chunks of 50: three
+    # batched forward passes of 50, 50, 28 spectra × 16
+    assert calls == [1, 800, 800, 448]
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in bn_before.items())
     assert mean.shape == std.shape == (len(Xv), 2)
     assert np.all(std > 0)
@@ -232,6 +235,26 @@ def test_predict_mc_spread_and_determinism(
     assert np.median(np.abs(z)) < 3
     _, std1 = predict_mc(model, Xv[:5], passes=1)
     np.testing.assert_array_equal(std1, 0.0)
+
+
+def test_predict_mc_row_does_not_depend_on_its_batch(
+    data: tuple[np.ndarray, ...], trained: tuple[SpectralTransformer, pd.DataFrame, Path]
+) -> None:
+    """A spectrum's MC mean and spread are the same alone, in another batch size, among other
+    neighbours or twice in one call: what lets a user's own call reproduce a catalogue row.
+    Catches masks drawn from one generator per batch (the numbers then follow the position)."""
+    Xv = data[2]
+    model, _, _ = trained
+    mean, std = predict_mc(model, Xv, passes=16, batch_size=50, seed=7)
+    picked = [3, 77, 120]
+    for batch in (1, 7, 200):
+        m, s = predict_mc(model, Xv[picked], passes=16, batch_size=batch, seed=7)
+        np.testing.assert_allclose(m, mean[picked], rtol=1e-6)
+        np.testing.assert_allclose(s, std[picked], rtol=1e-5)
+    m, s = predict_mc(model, Xv[[120, 120, 3]][::-1], passes=16, batch_size=2, seed=7)
+    np.testing.assert_allclose(m, mean[[3, 120, 120]], rtol=1e-6)
+    assert len(set(row_seeds(Xv, 7))) == len(Xv)  # distinct spectra, distinct masks
+    assert row_seeds(Xv[:1], 7) != row_seeds(Xv[:1], 8)
 
 
 def test_mc_batch_size_bounds_the_activation() -> None:
@@ -345,19 +368,13 @@ def test_log_label_training_and_geometric_mc_mean(
     model, history = train_model(Xt, yt, Xv, yv, cfg, tmp_path / "log.pt", progress=False)
     assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0]
     mean, std = predict_mc(model, Xv, passes=16, batch_size=64, seed=5)
-    # by hand: the same passes in log space, then exp(mean) and exp(mean) * std
-    with torch.random.fork_rng(), torch.inference_mode():
-        torch.manual_seed(5)
-        for m in model.modules():
-            if isinstance(m, torch.nn.Dropout):
-                m.train()
-        logs = [
-            model(torch.as_tensor(Xv[i : i + 64], dtype=torch.float32), 16, encoded=True)
-            .view(-1, 16, 2)
-            .double()
-            for i in range(0, len(Xv), 64)
-        ]
-        model.eval()
+    # by hand: the same passes in log space (each spectrum's own masks), then exp(mean) and
+    # exp(mean) * std
+    with _RowDropout(model) as dropout, torch.inference_mode():
+        x = torch.as_tensor(Xv, dtype=torch.float32)
+        dropout.draw(x, row_seeds(Xv, 5), 16)
+        logs = [model(x, 16, encoded=True)
+                .view(-1, 16, 2).double()]  # fmt: skip
     logs = torch.cat(logs)
     np.testing.assert_allclose(mean, torch.exp(logs.mean(1)).numpy(), rtol=1e-10)
     np.testing.assert_allclose(std, (torch.exp(logs.mean(1)) * logs.std(1)).numpy(), rtol=1e-10)

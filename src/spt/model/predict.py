@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+import math
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from spt.model.attention import TokenDropout
 from spt.model.spt import SpectralTransformer
 from spt.model.train import _as_float32
 from spt.model.uncertainty import ERROR_COVARIATES, ONE_SIGMA, fit_error_floor, total_std
@@ -64,19 +66,68 @@ DEFAULT_MC_PASSES = PredictConfig.mc_passes
 MC_ACTIVATION_BYTES = {"cpu": 24 * 2**20, "cuda": 2 * 2**30}
 
 
-@contextlib.contextmanager
-def _mc_dropout(model: nn.Module) -> Iterator[None]:
-    """Eval mode (BatchNorm running statistics) with only the dropout layers active."""
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
-    for m in model.modules():
-        if isinstance(m, nn.Dropout):
-            m.train()
-    try:
-        yield
-    finally:
-        for m, mode in modes.items():
+def row_seeds(X: np.ndarray, seed: int) -> list[int]:
+    """One seed per row of ``X``: ``seed`` mixed with a checksum of the row's bytes, so a
+    spectrum's MC-dropout passes depend on the spectrum and the seed, never on its batch."""
+    rows = np.ascontiguousarray(X, dtype=np.float32)
+    return [(int(seed) * 0x9E3779B1 + zlib.crc32(r.tobytes())) % 2**63 for r in rows]
+
+
+class _RowDropout:
+    """MC dropout whose masks come from one generator per spectrum (`row_seeds`).
+
+    The model runs in eval mode; a forward hook on each dropout layer multiplies its output
+    by a mask drawn, for the ``passes`` consecutive rows of each spectrum, from that
+    spectrum's own generator (a `TokenDropout` one mask per pass and channel, shared by the
+    tokens; a plain dropout one per element). So a catalogue row and a user's own call on the
+    same spectrum give the same numbers whatever else is in the batch. Each spectrum's
+    uniforms for all layers are drawn in one call (`draw`): the layers' mask sizes are
+    learnt once from a one-row probe pass.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.sizes: list[tuple[int, ...]] = []  # mask shape per row, per hooked call
+        self.uniforms: torch.Tensor | None = None  # (spectra, passes * total mask size)
+        self.handles: list[Any] = []
+        self.call = 0
+
+    def __enter__(self) -> _RowDropout:
+        self.modes = {m: m.training for m in self.model.modules()}
+        self.model.eval()
+        for m in self.model.modules():
+            if isinstance(m, nn.Dropout) and m.p > 0:
+                self.handles.append(m.register_forward_hook(self._hook))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self.handles:
+            handle.remove()
+        for m, mode in self.modes.items():
             m.train(mode)
+
+    def draw(self, x: torch.Tensor, seeds: Sequence[int], passes: int) -> None:
+        """Draw the uniforms of the next forward pass of ``x`` (one generator per row)."""
+        if not self.sizes and self.handles:
+            self.uniforms = None
+            self.model(x[:1])  # probe: the hooks record each layer's mask shape
+        total = passes * sum(math.prod(shape) for shape in self.sizes)
+        rows = [torch.rand(total, generator=torch.Generator().manual_seed(s)) for s in seeds]
+        self.uniforms = torch.stack(rows) if rows else torch.empty(0, total)
+        self.passes, self.call, self.offset = passes, 0, 0
+
+    def _hook(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        token = isinstance(module, TokenDropout)
+        shape = ((1,) * (output.ndim - 2) + output.shape[-1:]) if token else output.shape[1:]
+        if self.uniforms is None:  # the probe pass
+            self.sizes.append(tuple(shape))
+            return output
+        keep_p = 1.0 - float(module.p)
+        size = self.passes * math.prod(shape)
+        u = self.uniforms[:, self.offset : self.offset + size]
+        self.offset += size
+        keep = (u < keep_p).reshape(output.shape[0], *shape)
+        return output * keep.to(device=output.device, dtype=output.dtype).div_(keep_p)
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -130,24 +181,29 @@ def predict_mc(
     its running statistics. The std is the sample std over passes (ddof 1; zero when passes is
     1). Both are taken in the head's space and converted: with ``log_labels`` the mean is the
     geometric mean of the passes and the std its first-order image, mean × std(log).
-    Deterministic for a fixed seed, batch size and device; the caller's RNG is untouched.
+    Each spectrum's dropout masks come from its own generator (`row_seeds`): a row's result
+    depends on the row, ``seed`` and ``passes`` only, not on the batch or its neighbours; the
+    caller's RNG is untouched.
     """
     if passes < 1:
         raise ValueError("passes must be >= 1")
     Xf = _as_float32("X", X)
     device = _model_device(model)
     batch_size = batch_size or mc_batch_size(model, passes, device)
+    seeds = row_seeds(Xf, seed)
     means, stds = [], []
-    cuda = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda), _mc_dropout(model), torch.inference_mode():
-        torch.manual_seed(seed)
+    with _RowDropout(model) as dropout, torch.inference_mode():
         for start in range(0, len(Xf), batch_size):
             xb = torch.from_numpy(Xf[start : start + batch_size]).to(device)
+            dropout.draw(xb, seeds[start : start + batch_size], passes)
             samples = model(xb, repeats=passes, encoded=True).view(len(xb), passes, -1).double()
             spread = samples.std(dim=1) if passes > 1 else torch.zeros_like(samples[:, 0])
             mean, spread = model.decode_moments(samples.mean(dim=1), spread)
             means.append(mean.cpu())
             stds.append(spread.cpu())
+    if not means:
+        k = int(model.y_mean.shape[0])
+        return np.zeros((0, k)), np.zeros((0, k))
     return torch.cat(means).numpy(), torch.cat(stds).numpy()
 
 
