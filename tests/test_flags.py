@@ -52,6 +52,7 @@ def clean(n: int, seed: int = 1) -> dict:
         "mean": np.tile([5.0, 1.2], (n, 1)),
         "std_mc": np.tile([0.1, 0.02], (n, 1)),
         "chi2": np.ones(n),
+        "sigma": np.tile([1.0, 0.1], (n, 1)),
     }  # fmt: skip
 
 
@@ -84,6 +85,8 @@ def test_clean_stars_carry_no_flag(domain) -> None:
         (Flag.PREDICTION_OUT_OF_RANGE, "mean", (0, 0), 16.0),
         (Flag.LARGE_MC_SPREAD, "std_mc", (0, 1), 0.2),
         (Flag.POOR_RECONSTRUCTION, "chi2", 0, 3.0),
+        (Flag.PARAMS_UNKNOWN, "params", (0, 2), np.nan),
+        (Flag.NO_ERROR, "sigma", (0, 1), np.nan),
     ],
 )
 def test_each_bit_fires_alone(domain, bit, key, index, value) -> None:
@@ -99,13 +102,20 @@ def test_each_bit_fires_alone(domain, bit, key, index, value) -> None:
 
 
 def test_unknowns_set_no_bit_and_bits_combine(domain) -> None:
+    """An unknown S/N or readability sets no bit; unknown LAMOST parameters set PARAMS_UNKNOWN
+    (the domain check was not made), never a silent 0."""
     case = clean(3)
     case["params"][0] = [-9999.0, -9999.0, -9999.0]  # LAMOST "no value"
     case["snr"][1] = np.nan
     case["readable"] = np.array([True, None, False], dtype=object)  # None: unknown = readable
     case["snr"][2] = 2.0
     out = quality_flags(domain, 3, **case)
-    assert out["flag"].tolist() == [0, 0, int(Flag.UNREADABLE | Flag.LOW_SNR)]
+    assert out["flag"].tolist() == [
+        int(Flag.PARAMS_UNKNOWN),
+        0,
+        int(Flag.UNREADABLE | Flag.LOW_SNR),
+    ]
+    assert not out["flag_bad"].iloc[0]  # unknown parameters warn
     assert quality_flags(domain, 3)["flag"].tolist() == [0, 0, 0]  # nothing known, nothing set
     # A non-finite prediction of a usable spectrum is out of range; an anomalous spectrum's
     # NaN prediction (by design) only keeps its anomaly bit.
@@ -119,6 +129,15 @@ def test_unknowns_set_no_bit_and_bits_combine(domain) -> None:
         int(Flag.ANOMALY_NEGATIVE),
         0,
     ]
+    # No calibrated error: bad only where there is a prediction to use
+    case = clean(3)
+    case["sigma"][0, 0] = np.inf
+    case["sigma"][1] = np.nan
+    case["mean"][1] = np.nan
+    case["anomalies"].loc[1, "missing"] = True
+    out = quality_flags(domain, 3, **case)
+    assert out["flag"].tolist() == [int(Flag.NO_ERROR), int(Flag.ANOMALY_MISSING), 0]
+    assert out["flag_bad"].tolist() == [True, True, False]
     with pytest.raises(ValueError, match="LOW_SNR"):
         quality_flags(domain, 3, snr=np.ones(4))
 

@@ -41,6 +41,8 @@ class Flag(enum.IntFlag):
     LARGE_MC_SPREAD = 1 << 9
     POOR_RECONSTRUCTION = 1 << 10
     PREDICTION_UNPHYSICAL = 1 << 11
+    PARAMS_UNKNOWN = 1 << 12
+    NO_ERROR = 1 << 13
 
 
 DESCRIPTIONS: dict[Flag, str] = {
@@ -56,6 +58,8 @@ DESCRIPTIONS: dict[Flag, str] = {
     Flag.LARGE_MC_SPREAD: "relative MC-dropout spread beyond the validation percentile",
     Flag.POOR_RECONSTRUCTION: "PCA reconstruction chi2 (ivar units) beyond validation percentile",
     Flag.PREDICTION_UNPHYSICAL: "predicted age or mass non-finite or beyond 2x the training labels",
+    Flag.PARAMS_UNKNOWN: "LAMOST Teff, log g or [Fe/H] unknown: the parameter-domain check not made",
+    Flag.NO_ERROR: "a prediction without a finite calibrated error (e.g. no S/N known)",
 }
 
 BAD_BITS = (
@@ -67,6 +71,7 @@ BAD_BITS = (
     | Flag.FAR_FROM_TRAINING
     | Flag.POOR_RECONSTRUCTION
     | Flag.PREDICTION_UNPHYSICAL
+    | Flag.NO_ERROR
 )
 UNUSABLE_BITS = (
     Flag.UNREADABLE
@@ -242,12 +247,16 @@ def quality_flags(
     mean: ArrayLike | None = None,
     std_mc: ArrayLike | None = None,
     chi2: ArrayLike | None = None,
+    sigma: ArrayLike | None = None,
 ) -> pd.DataFrame:
     """``flag``, ``flag_warn``, ``flag_bad`` for ``n`` stars from whatever is known of them.
 
     Each input is optional (its bits stay clear without it) and NaN means "not known" (no
-    bit). ``anomalies`` maps oscillation/missing/outlier/negative to booleans (the
-    preprocessing report's columns); ``params`` is LAMOST (teff, logg, feh) (n, 3).
+    bit), except two checks that must not pass silently: a row of ``params`` (LAMOST teff,
+    logg, feh; n × 3) with an unknown value gets PARAMS_UNKNOWN, and a finite prediction
+    (``mean``) whose calibrated error (``sigma``, like ``mean``) is not finite gets NO_ERROR.
+    ``anomalies`` maps oscillation/missing/outlier/negative to booleans (the preprocessing
+    report's columns).
     """
     flag = np.zeros(n, dtype=np.int64)
 
@@ -271,6 +280,7 @@ def quality_flags(
         if params is not None:
             p = clean_params(params).reshape(n, -1)
             mark(outside(p, domain.param_lo, domain.param_hi), Flag.PARAMS_OUTSIDE_TRAINING)
+            mark(~np.isfinite(p).all(axis=1), Flag.PARAMS_UNKNOWN)
         if mean is not None:
             m = np.asarray(mean, dtype=float).reshape(n, -1)
             # A non-finite prediction of a usable spectrum (the network overflowed) is out of
@@ -283,6 +293,9 @@ def quality_flags(
             if std_mc is not None:
                 rel = _rel_spread(m, np.asarray(std_mc, dtype=float).reshape(n, -1))
                 mark((rel > domain.rel_mc_max).any(axis=1), Flag.LARGE_MC_SPREAD)
+            if sigma is not None:
+                err = np.asarray(sigma, dtype=float).reshape(n, -1)
+                mark(np.isfinite(m).all(axis=1) & ~np.isfinite(err).all(axis=1), Flag.NO_ERROR)
     return pd.DataFrame(
         {"flag": flag, "flag_warn": flag != 0, "flag_bad": (flag & int(BAD_BITS)) != 0}
     )

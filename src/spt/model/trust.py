@@ -420,7 +420,7 @@ def predict_trusted(
             p_clump[usable] = clump
     flags = quality_flags(
         trust.domain, n, readable=ok, anomalies=anomalies, snr=snr, features=features,
-        params=params, mean=mean, std_mc=std_mc, chi2=chi2,
+        params=params, mean=mean, std_mc=std_mc, chi2=chi2, sigma=sigma,
     )  # fmt: skip
     out = {}
     for j, label in enumerate(labels):
@@ -495,6 +495,6 @@ def predict_split(
     chi2 = reconstruction_chi2(pca_bundle["pca"], pca_bundle["fill"], own["flux"], own["ivar"])
     flags = quality_flags(
         trust.domain, len(frame), snr=snr, features=split["X"], params=params, mean=mean,
-        std_mc=std_mc, chi2=chi2,
+        std_mc=std_mc, chi2=chi2, sigma=sigma,
     )  # fmt: skip
     return pd.concat([frame, flags], axis=1)
