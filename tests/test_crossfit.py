@@ -134,11 +134,11 @@ def test_error_model_leaves_out_predictions_outside_the_training_labels() -> Non
               "mean": mean, "std_mc": 0.01 * mean}  # fmt: skip
     table = pd.DataFrame({"obsid": np.arange(n), "snrg": np.where(rel[:, 0] > 0.2, 10.0, 100.0)})
     train = {"y": y, "obsid": np.arange(n)}
-    _, clean = fit_calibrated_errors(sample, train, table, None, None, ("age", "mass"), "additive")
+    _, clean = fit_calibrated_errors(sample, train, table, None, None, ("age", "mass"))
     # two wild predictions (a fold model blowing up) far outside the labels do not change it
     wild = {**sample, "mean": mean.copy()}
     wild["mean"][:2] = [[1e20, 1e-8], [5e5, 0.1]]
-    _, got = fit_calibrated_errors(wild, train, table, None, None, ("age", "mass"), "additive")
+    _, got = fit_calibrated_errors(wild, train, table, None, None, ("age", "mass"))
     inside = ((mean >= y.min(axis=0)) & (mean <= y.max(axis=0))).all(axis=1)
     inside[:2] = False
     assert 250 < inside.sum() < n - 2

@@ -12,7 +12,7 @@ import pytest
 from sklearn.decomposition import PCA
 
 from spt.model.flags import Flag
-from spt.model.store import load_model, save_model
+from spt.model.store import ModelFileError, load_model, save_model
 from spt.model.train import TrainConfig, train_model
 from spt.model.trust import (
     ParamDensity,
@@ -83,7 +83,7 @@ def test_trust_is_stored_in_the_model_file(trained) -> None:
     np.testing.assert_array_equal(back.errors.coef, trust.errors.coef)
     assert back.domain.snr_min == trust.domain.snr_min
     assert back.domain.mahalanobis_max == trust.domain.mahalanobis_max
-    assert back.errors.kind == "additive" and "p_red_clump" in back.errors.terms
+    assert back.errors.to_dict()["kind"] == "additive" and "p_red_clump" in back.errors.terms
     assert back.state is not None
     np.testing.assert_array_equal(back.state.weights, trust.state.weights)
     assert "log_knn_distance" in back.errors.terms
@@ -168,7 +168,8 @@ def test_a_model_file_without_trust_says_so(tmp_path: Path, trained) -> None:
     path, *_ = trained
     model = load_model(path, device="cpu")
     save_model(tmp_path / "plain.pt", model)
-    assert load_trust(tmp_path / "plain.pt") is None
+    with pytest.raises(ModelFileError, match=r"plain\.pt holds no error model.*forcerun trust_spt"):
+        load_trust(tmp_path / "plain.pt")
 
 
 def test_distance_from_training_grows_outside_it_and_skips_a_star_itself() -> None:
@@ -268,12 +269,12 @@ def test_error_model_widens_sigma_where_training_stars_are_sparse() -> None:
     )
     density = fit_param_density(params)
     density, errors = fit_calibrated_errors(
-        sample, train, table, None, density, ("age", "mass"), "additive", ["log_knn_distance"]
+        sample, train, table, None, density, ("age", "mass"), ["log_knn_distance"]
     )
     assert errors.terms[3:] == ("log_knn_distance",)
     trust = Trust(errors, None, None, density)  # type: ignore[arg-type]
     cov = trust.covariates(np.zeros((2, 2)), np.array([[4700, 2.5, 0.0], [4700, 2.5, -0.7]]))
-    sig = errors.relative(np.ones((2, 2)), np.full((2, 2), 0.01), np.full(2, 100.0), None, cov)
+    sig = errors.relative(np.ones((2, 2)), np.full((2, 2), 0.01), np.full(2, 100.0), cov)
     assert sig[1, 0] > 1.4 * sig[0, 0] and sig[1, 1] > 1.4 * sig[0, 1]
     assert sig[0, 0] < 0.12  # the dense core keeps its own error (0.1), not the tail's
 
@@ -295,11 +296,11 @@ def test_error_model_tracks_metallicity_and_leaves_unknown_metallicity_at_the_me
     ratio = {}
     for names in (["feh_lamost"], ["log_knn_distance"]):
         dens, errors = fit_calibrated_errors(
-            sample, train, table, None, density, ("age", "mass"), "additive", names
+            sample, train, table, None, density, ("age", "mass"), names
         )
         assert errors.terms[3:] == tuple(names)
         cov = Trust(errors, None, None, dens).covariates(np.zeros((5, 2)), stars)  # type: ignore[arg-type]
-        sig = errors.relative(np.ones((5, 2)), np.full((5, 2), 0.01), np.full(5, 100.0), None, cov)
+        sig = errors.relative(np.ones((5, 2)), np.full((5, 2), 0.01), np.full(5, 100.0), cov)
         ratio[names[0]] = sig[0] / sig[1]
         if names == ["feh_lamost"]:
             np.testing.assert_allclose(sig[2], 0.1, rtol=0.1)  # the mean star keeps 0.1
@@ -314,7 +315,7 @@ def test_an_unknown_error_covariate_is_named() -> None:
     sample, train, table, params = _metallicity_sample(200, 7)
     with pytest.raises(ValueError, match=r"unknown predict.error_covariates \['teff'\]"):
         fit_calibrated_errors(sample, train, table, None, fit_param_density(params),
-                              ("age", "mass"), "additive", ["feh_lamost", "teff"])  # fmt: skip
+                              ("age", "mass"), ["feh_lamost", "teff"])  # fmt: skip
 
 
 def test_split_predictions_carry_the_clump_probability_the_calibration_table_bins(trained) -> None:
@@ -329,8 +330,10 @@ def test_split_predictions_carry_the_clump_probability_the_calibration_table_bin
     frame = predict_split(model, trust, split, spectra, table, bundle, {"mc_passes": 4}, 0)
     np.testing.assert_allclose(frame["p_red_clump"], trust.state.probability(X))
     assert list(frame["obsid"]) == list(obsid) and "flag" in frame
-    bare = predict_split(model, dataclasses.replace(trust, state=None), split, spectra, table,
-                         bundle, {"mc_passes": 4, "errors": "floor"}, 0)  # fmt: skip
+    k = len(ADDITIVE_TERMS)
+    plain = dataclasses.replace(trust.errors, terms=ADDITIVE_TERMS, coef=trust.errors.coef[:, :k])
+    bare = predict_split(model, dataclasses.replace(trust, state=None, errors=plain), split,
+                         spectra, table, bundle, {"mc_passes": 4}, 0)  # fmt: skip
     assert "p_red_clump" not in bare
 
 
@@ -339,8 +342,7 @@ def test_a_trust_without_error_covariates_still_gives_each_row_its_clump_probabi
 ) -> None:
     path, trust, bundle, va = trained
     n = len(ADDITIVE_TERMS)
-    plain = dataclasses.replace(trust.errors, terms=ADDITIVE_TERMS, coef=trust.errors.coef[:, :n],
-                                center=trust.errors.center[:, :n])  # fmt: skip
+    plain = dataclasses.replace(trust.errors, terms=ADDITIVE_TERMS, coef=trust.errors.coef[:, :n])
     bare = dataclasses.replace(trust, errors=plain)
     assert bare.covariates(bundle["pca"].transform(va["flux"][:3])) is None
     flux, ivar = va["flux"][:3], va["ivar"][:3]

@@ -98,6 +98,9 @@ rule trust_spt:
     params:
         predict=config["predict"],
         seed=config["seed"],
+        # carried by the model file, so that it alone predicts from raw spectra
+        preprocess=config["preprocess"],
+        anomalies=config["anomalies"],
     script:
         "../scripts/trust_spt.py"
 

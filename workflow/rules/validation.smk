@@ -30,9 +30,8 @@ rule validate_clusters:
         catalog=CLUSTER_CATALOG,
         manifest=CLUSTER_MANIFEST,
         files=cluster_spectra_files,
+        # carries the PCA, settings and template (spt.catalog.predict.Predictor)
         model=SPT_MODEL,
-        pca=rules.features.output.pca,
-        sample_spectra=rules.preprocess.output.spectra,
     output:
         members="results/predictions/cluster_members.csv",
         summary=report(
@@ -48,10 +47,6 @@ rule validate_clusters:
     params:
         radius_arcsec=config["crossmatch"]["radius_arcsec"],
         snr_column=config["crossmatch"]["snr_column"],
-        preprocess=config["preprocess"],
-        anomalies=config["anomalies"],
-        passes=config["predict"]["mc_passes"],
-        seed=config["seed"],
         labels=config["features"]["labels"],
     script:
         "../scripts/validate_clusters.py"

@@ -3,7 +3,7 @@
 import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import torch
 
-from spt.catalog.shard import predict_shard
+from spt.catalog.predict import Predictor, predict_targets
 from spt.catalog.targets import read_shard
 from spt.io.files import write_csv
 from spt.io.lamost import spectrum_path
@@ -27,10 +27,9 @@ def main(smk) -> None:
             for i in targets.index[missing]:  # a failed download keeps "" and its reason
                 path = spectrum_path(smk.params.cache_dir, targets.at[i, "obsid"])
                 targets.at[i, "path"] = str(path) if path.exists() else ""
-        rows = predict_shard(
-            targets, smk.input.model, smk.input.pca, smk.input.template,
-            smk.params.preprocess["spectra"], smk.params.anomalies, smk.params.predict,
-            smk.params.seed, workers=smk.threads, chunk_size=smk.params.preprocess["chunk_size"],
+        rows = predict_targets(
+            Predictor.load(smk.input.model), targets, workers=smk.threads,
+            chunk_size=smk.params.preprocess["chunk_size"],
         )  # fmt: skip
         write_csv(rows, smk.output.shard)
 

@@ -58,7 +58,7 @@ DESCRIPTIONS: dict[Flag, str] = {
     Flag.LARGE_MC_SPREAD: "relative MC-dropout spread beyond the validation percentile",
     Flag.POOR_RECONSTRUCTION: "PCA reconstruction chi2 (ivar units) beyond validation percentile",
     Flag.PREDICTION_UNPHYSICAL: "predicted age or mass non-finite or beyond 2x the training labels",
-    Flag.PARAMS_UNKNOWN: "LAMOST Teff, log g or [Fe/H] unknown: the parameter-domain check not made",
+    Flag.PARAMS_UNKNOWN: "LAMOST Teff, log g or [Fe/H] unknown: parameter-domain check not made",
     Flag.NO_ERROR: "a prediction without a finite calibrated error (e.g. no S/N known)",
 }
 

@@ -1,8 +1,7 @@
-"""Monte-Carlo-dropout prediction and the validation-fitted error floor of its errors."""
+"""Monte-Carlo-dropout prediction (the paper's uncertainty) and the ``predict`` settings."""
 
 from __future__ import annotations
 
-import logging
 import math
 import zlib
 from collections.abc import Mapping, Sequence
@@ -17,33 +16,25 @@ from torch import nn
 from spt.model.attention import TokenDropout
 from spt.model.spt import SpectralTransformer
 from spt.model.train import _as_float32
-from spt.model.uncertainty import ERROR_COVARIATES, ONE_SIGMA, fit_error_floor, total_std
+from spt.model.uncertainty import ERROR_COVARIATES
 from spt.settings import from_mapping
 
 
 @dataclass(frozen=True)
 class PredictConfig:
-    """The config's ``predict`` section: MC-dropout passes T and the error calibration (ours).
+    """The config's ``predict`` section: MC-dropout passes T and the per-star error model (ours).
 
-    With ``calibrate`` a fractional error floor per label is fitted on the validation split so
-    that ``coverage`` of its labels lie within 1 sigma (`spt.model.uncertainty`); ``errors``
-    chooses the quoted error: ``per_star`` (the error model of `spt.model.trust`, default) or
-    ``floor`` (MC spread with that floor); ``error_form`` the per-star model's form
-    (`spt.model.uncertainty`: ``additive``, default, or ``loglinear``). ``flag_percentile``
-    sets the validation percentile of the quality flags' thresholds (`spt.model.flags`).
-    ``calibration_folds`` >= 2 fits the per-star error model of the paper's model on that
-    many cross-fitted folds of the training and validation stars (`spt.model.crossfit`);
-    0 on the validation split alone. ``error_covariates``: what the additive form's variance
-    is scaled by (`spt.model.uncertainty.ERROR_COVARIATES`); ``distance_by_state``: the
-    distance from the training set counted among training stars of the star's own
-    evolutionary state (`spt.model.trust.ParamDensity`).
+    ``flag_percentile`` sets the validation percentile of the quality flags' thresholds
+    (`spt.model.flags`). ``calibration_folds`` >= 2 fits the per-star error model
+    (`spt.model.uncertainty`) of the paper's model on that many cross-fitted folds of the
+    training and validation stars (`spt.model.crossfit`); 0 on the validation split alone.
+    ``error_covariates``: what the error model's variance is scaled by
+    (`spt.model.uncertainty.ERROR_COVARIATES`); ``distance_by_state``: the distance from the
+    training set counted among training stars of the star's own evolutionary state
+    (`spt.model.trust.ParamDensity`).
     """
 
     mc_passes: int = 50
-    calibrate: bool = True
-    coverage: float = 0.683
-    errors: str = "per_star"
-    error_form: str = "additive"
     flag_percentile: float = 99.0
     calibration_folds: int = 4
     error_covariates: list[str] = field(default_factory=lambda: list(ERROR_COVARIATES))
@@ -205,65 +196,3 @@ def predict_mc(
         k = int(model.y_mean.shape[0])
         return np.zeros((0, k)), np.zeros((0, k))
     return torch.cat(means).numpy(), torch.cat(stds).numpy()
-
-
-def calibrate_error_floor(
-    model: SpectralTransformer,
-    X_val: np.ndarray,
-    y_val: np.ndarray,
-    y_err_val: np.ndarray | None = None,
-    passes: int = DEFAULT_MC_PASSES,
-    seed: int = 0,
-    target: float = ONE_SIGMA,
-) -> NDArray[np.float64]:
-    """Fit the model's fractional error floor per label on validation stars and store it.
-
-    See ``spt.model.uncertainty``: afterwards ``predict_with_errors`` gives errors that cover
-    ``target`` of the validation labels (their own errors added). Returns the floors.
-    """
-    mean, std_mc = predict_mc(model, X_val, passes=passes, seed=seed)
-    y_val = np.asarray(y_val, dtype=float)
-    errs = [None] * y_val.shape[1] if y_err_val is None else np.asarray(y_err_val, float).T
-    floors = np.array(
-        [
-            fit_error_floor(mean[:, j], std_mc[:, j], y_val[:, j], errs[j], target)
-            for j in range(y_val.shape[1])
-        ]
-    )
-    with torch.no_grad():
-        model.err_floor.copy_(torch.as_tensor(floors))
-    return floors
-
-
-def calibrate_from_settings(
-    model: SpectralTransformer,
-    val: Mapping[str, np.ndarray],
-    predict: Mapping[str, Any] | PredictConfig,
-    seed: int,
-) -> NDArray[np.float64] | None:
-    """``calibrate_error_floor`` on a validation split when the config's ``predict.calibrate``
-    asks for it (with its ``mc_passes`` and ``coverage``); returns the floors, or None."""
-    cfg = PredictConfig.from_mapping(predict)
-    if not cfg.calibrate:
-        return None
-    floors = calibrate_error_floor(
-        model, val["X"], val["y"], val["y_err"], cfg.mc_passes, seed, cfg.coverage
-    )
-    logging.getLogger(__name__).info(  # one floor per label column (age, mass or one of them)
-        "error floor (fraction of the prediction) per label: %s",
-        ", ".join(f"{f:.3f}" for f in floors),
-    )
-    return floors
-
-
-def predict_with_errors(
-    model: SpectralTransformer,
-    X: np.ndarray,
-    passes: int = DEFAULT_MC_PASSES,
-    seed: int = 0,
-    batch_size: int | None = None,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """MC-dropout mean, calibrated error (spread with the model's error floor) and the spread."""
-    mean, std_mc = predict_mc(model, X, passes=passes, batch_size=batch_size, seed=seed)
-    floor = model.err_floor.detach().cpu().numpy()
-    return mean, total_std(mean, std_mc, floor), std_mc

@@ -235,9 +235,6 @@ class SpectralTransformer(nn.Module):
         self.register_buffer("y_mean", torch.zeros(n_outputs))
         self.register_buffer("y_std", torch.ones(n_outputs))
         self.register_buffer("y_cov", torch.eye(n_outputs))
-        # Fractional error floor per label added to the MC-dropout spread (spt.model.uncertainty);
-        # zero until calibrated on the validation split.
-        self.register_buffer("err_floor", torch.zeros(n_outputs, dtype=torch.float64))
 
     @classmethod
     def tiny(cls, n_features: int, **overrides: Any) -> SpectralTransformer:

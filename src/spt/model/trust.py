@@ -1,8 +1,9 @@
 """Per-star trust: the calibrated error model and the quality flags, fitted once after training.
 
-Both are fitted on the training and validation splits (`spt.model.uncertainty.fit_error_model`,
-`spt.model.flags.fit_domain_model`) and stored in the model file (``extra["trust"]``), so a
-model file alone gives every spectrum its age, mass, per-star error and flags. MC dropout stays
+Both are fitted on the training and validation splits
+(`spt.model.uncertainty.fit_additive_error_model`, `spt.model.flags.fit_domain_model`) and
+stored in the model file (``extra["trust"]``), so a model file alone gives every spectrum its
+age, mass, per-star error and flags. MC dropout stays
 the paper's uncertainty: ``*_err_mc`` is its spread alone; ``*_err`` is the calibrated error
 against the true value.
 """
@@ -29,22 +30,19 @@ from spt.model.flags import (
     quality_flags,
     reconstruction_chi2,
 )
-from spt.model.predict import PredictConfig, predict_mc, predict_with_errors
+from spt.model.predict import PredictConfig, predict_mc
 from spt.model.spt import SpectralTransformer
-from spt.model.store import read_extra
+from spt.model.store import ModelFileError, read_extra
 from spt.model.uncertainty import (
     DISTANCE_COVARIATE,
     ERROR_COVARIATES,
-    ERROR_FORMS,
     FEH_COVARIATE,
     STATE_COVARIATE,
     ErrorModel,
     StateModel,
     fit_additive_error_model,
-    fit_error_model,
     fit_state_model,
     log_normal_interval,
-    total_std,
 )
 from spt.prep.anomalies import ANOMALY_TYPES
 from spt.prep.features import transform_spectra
@@ -240,7 +238,6 @@ def fit_trust(
     passes: int,
     seed: int,
     percentile: float,
-    form: str = PredictConfig.error_form,
     calibration: Mapping[str, np.ndarray] | None = None,
     covariates: Sequence[str] = ERROR_COVARIATES,
     distance_by_state: bool = PredictConfig.distance_by_state,
@@ -250,9 +247,9 @@ def fit_trust(
     ``table`` gives each obsid's S/N, LAMOST parameters (`star_info`) and seismic ``phase``
     (for the red-clump classifier, fitted on the training split when the phases are known);
     ``val_spectra`` holds the validation spectra (``flux``, ``ivar``, rows in the split's
-    order) for the PCA reconstruction chi2. ``form``: ``predict.error_form``; ``covariates``:
-    ``predict.error_covariates`` (`ERROR_COVARIATES`); ``distance_by_state``:
-    ``predict.distance_by_state`` (`ParamDensity`, when the training phases are known).
+    order) for the PCA reconstruction chi2. ``covariates``: ``predict.error_covariates``
+    (`ERROR_COVARIATES`); ``distance_by_state``: ``predict.distance_by_state``
+    (`ParamDensity`, when the training phases are known).
     The error model is fitted on ``calibration`` (out-of-fold predictions,
     `spt.model.crossfit.OOF_KEYS`) when given, else on the model's validation predictions;
     stars predicted outside the training labels' range (flagged, `Flag.PREDICTION_OUT_OF_RANGE`)
@@ -272,7 +269,7 @@ def fit_trust(
         calibration = {**val, "mean": mean, "std_mc": std_mc}
     density = fit_param_density(params_train, clump=clump if distance_by_state else None)
     density, errors = fit_calibrated_errors(
-        calibration, train, table, state, density, labels, form, covariates
+        calibration, train, table, state, density, labels, covariates
     )
     chi2 = reconstruction_chi2(
         pca_bundle["pca"], pca_bundle["fill"], val_spectra["flux"], val_spectra["ivar"]
@@ -336,31 +333,27 @@ def fit_calibrated_errors(
     state: StateModel | None,
     density: ParamDensity | None,
     labels: tuple[str, ...],
-    form: str,
     covariates: Sequence[str] = ERROR_COVARIATES,
 ) -> tuple[ParamDensity | None, ErrorModel]:
-    """The error model (``form``) fitted on a `calibration_sample` with these ``covariates``
-    (additive form only), and its density."""
-    if form not in ERROR_FORMS:
-        raise ValueError(f"unknown predict.error_form {form!r}; choose one of {ERROR_FORMS}")
-    additive = form == "additive"
-    cal = calibration_sample(
-        sample, train, table, *((state, density) if additive else (None, None)), covariates
-    )
+    """The error model fitted on a `calibration_sample` with these ``covariates``, and its
+    density."""
+    cal = calibration_sample(sample, train, table, state, density, covariates)
     s = cal.stars
-    if form == "loglinear":
-        return None, fit_error_model(s["mean"], s["std_mc"], cal.snr, s["y"], s["y_err"],
-                                     labels=labels)  # fmt: skip
     errors = fit_additive_error_model(
         s["mean"], s["std_mc"], cal.snr, s["y"], s["y_err"], labels, cal.covariates or None
     )
     return cal.density, errors
 
 
-def load_trust(path: str | os.PathLike[str]) -> Trust | None:
-    """The trust stored in a model file by `spt.model.store.save_model` (None if it has none)."""
+def load_trust(path: str | os.PathLike[str]) -> Trust:
+    """The trust stored in a model file by rule ``trust_spt``; ModelFileError without one."""
     data = read_extra(path).get(TRUST_KEY)
-    return None if data is None else Trust.from_dict(data)
+    if data is None:
+        raise ModelFileError(
+            f"{path} holds no error model and flag domain (a trained-only file, or one from "
+            "before they existed); rerun `snakemake --forcerun trust_spt`"
+        )
+    return Trust.from_dict(data)
 
 
 def predict_trusted(
@@ -374,7 +367,6 @@ def predict_trusted(
     report: pd.DataFrame | None,
     passes: int,
     seed: int,
-    errors: str = PredictConfig.errors,
 ) -> pd.DataFrame:
     """Age, mass, calibrated and MC errors and quality flags of preprocessed spectra.
 
@@ -384,8 +376,7 @@ def predict_trusted(
     red-clump probability (`StateModel`; NaN without one): what the error model reads, and a
     survey star's only evolutionary state. ``{label}_p16`` / ``_p84`` bound the true value's
     68.3 % interval (`log_normal_interval`). ``{label}_err_floor`` is the part of the error
-    every spectrum of the star shares, the error model's floor (`spt.catalog.stars`); NaN when
-    the error is not the additive per-star model's.
+    every spectrum of the star shares, the error model's floor (`spt.catalog.stars`).
     """
     n = len(flux)
     ok = np.ones(n, bool) if report is None else report["ok"].to_numpy(bool)
@@ -404,14 +395,9 @@ def predict_trusted(
         features[usable] = transform_spectra(pca_bundle, flux[usable], ivar[usable])
         mean[usable], std_mc[usable] = predict_mc(model, features[usable], passes, seed=seed)
         covariates = trust.covariates(features[usable], params[usable])
-        sigma[usable] = quoted_sigma(
-            model, trust, mean[usable], std_mc[usable], snr[usable], errors, features[usable],
-            params[usable], covariates,
-        )  # fmt: skip
-        if errors != "floor" and trust.errors.kind == "additive":
-            terms = trust.errors.variance_terms(mean[usable], std_mc[usable], snr[usable],
-                                                covariates)  # fmt: skip
-            shared[usable] = np.abs(mean[usable]) * np.sqrt(terms["floor"])
+        sigma[usable] = trust.errors.sigma(mean[usable], std_mc[usable], snr[usable], covariates)
+        terms = trust.errors.variance_terms(mean[usable], std_mc[usable], snr[usable], covariates)
+        shared[usable] = np.abs(mean[usable]) * np.sqrt(terms["floor"])
         chi2[usable] = reconstruction_chi2(
             pca_bundle["pca"], pca_bundle["fill"], flux[usable], ivar[usable]
         )
@@ -434,27 +420,6 @@ def predict_trusted(
     return pd.concat([pd.DataFrame(out), flags], axis=1)
 
 
-def quoted_sigma(
-    model: SpectralTransformer,
-    trust: Trust,
-    mean: np.ndarray,
-    std_mc: np.ndarray,
-    snr: np.ndarray,
-    errors: str,
-    features: np.ndarray,
-    params: np.ndarray | None = None,
-    covariates: Mapping[str, np.ndarray] | None = None,
-) -> np.ndarray:
-    """The error to quote (``predict.errors``): the per-star error model (its covariates
-    from the stars' PCA vectors and LAMOST parameters, unless given), or the MC spread with
-    the model's validation-fitted floor."""
-    if errors == "floor":
-        return total_std(mean, std_mc, model.err_floor.detach().cpu().numpy())
-    if covariates is None:
-        covariates = trust.covariates(features, params)
-    return trust.errors.sigma(mean, std_mc, snr, covariates=covariates)
-
-
 def rows_of(spectra: Mapping[str, np.ndarray], obsid: np.ndarray) -> dict[str, np.ndarray]:
     """The ``flux`` and ``ivar`` rows of a spectra.npz for ``obsid``, in that order."""
     index = pd.Series(np.arange(len(spectra["obsid"])), index=spectra["obsid"])
@@ -466,7 +431,7 @@ def rows_of(spectra: Mapping[str, np.ndarray], obsid: np.ndarray) -> dict[str, n
 
 def predict_split(
     model: SpectralTransformer,
-    trust: Trust | None,
+    trust: Trust,
     split: Mapping[str, np.ndarray],
     spectra: Mapping[str, np.ndarray],
     table: pd.DataFrame,
@@ -475,18 +440,14 @@ def predict_split(
     seed: int,
 ) -> pd.DataFrame:
     """A feature split's predictions file: `spt.io.predictions.prediction_frame` with the
-    configured error (``predict.errors``; the floor when the model has no trust) and, with a
-    trust, each star's red-clump probability (``p_red_clump``, when the trust has a state
-    model: the catalogue's column, which the calibration table groups by) and quality flags."""
+    per-star error, each star's red-clump probability (``p_red_clump``, when the trust has a
+    state model: the catalogue's column, which the calibration table groups by) and the
+    quality flags."""
     cfg = PredictConfig.from_mapping(predict)
-    mean, std, std_mc = predict_with_errors(model, split["X"], passes=cfg.mc_passes, seed=seed)
-    if trust is None:
-        return prediction_frame(split, mean, std, std_mc)
+    mean, std_mc = predict_mc(model, split["X"], passes=cfg.mc_passes, seed=seed)
     snr, params = star_info(split["obsid"], table)
     covariates = trust.covariates(split["X"], params)
-    sigma = quoted_sigma(
-        model, trust, mean, std_mc, snr, cfg.errors, split["X"], params, covariates
-    )
+    sigma = trust.errors.sigma(mean, std_mc, snr, covariates)
     frame = prediction_frame(split, mean, sigma, std_mc)
     clump = trust.clump_probability(split["X"], covariates)
     if clump is not None:

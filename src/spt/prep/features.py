@@ -205,6 +205,39 @@ def load_pca(path: PathLike) -> dict[str, Any]:
     return joblib.load(path)
 
 
+def pca_to_arrays(bundle: Mapping[str, Any]) -> dict[str, Any]:
+    """A `load_pca` bundle as plain arrays and values (what a model file can carry, read back
+    without unpickling code: `pca_from_arrays`)."""
+    pca = bundle["pca"]
+    arrays = {name: np.asarray(getattr(pca, name), dtype=np.float64)
+              for name in ("components_", "mean_", "explained_variance_")}  # fmt: skip
+    return {
+        **arrays,
+        "whiten": bool(pca.whiten),
+        "fill": np.asarray(bundle["fill"], dtype=np.float64),
+        "wavelength": np.asarray(bundle["wavelength"], dtype=np.float64),
+        "projection": str(bundle.get("projection", "plain")),
+    }
+
+
+def pca_from_arrays(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The `load_pca` bundle back from `pca_to_arrays`: a fitted sklearn PCA with the same
+    components, mean and variances, so transform and inverse_transform give the same numbers."""
+    components = np.asarray(data["components_"], dtype=np.float64)
+    pca = PCA(n_components=len(components), whiten=bool(data["whiten"]))
+    pca.components_ = components
+    pca.mean_ = np.asarray(data["mean_"], dtype=np.float64)
+    pca.explained_variance_ = np.asarray(data["explained_variance_"], dtype=np.float64)
+    pca.n_components_ = len(components)
+    pca.n_features_in_ = components.shape[1]
+    return {
+        "pca": pca,
+        "fill": np.asarray(data["fill"], dtype=np.float64),
+        "wavelength": np.asarray(data["wavelength"], dtype=np.float64),
+        "projection": str(data["projection"]),
+    }
+
+
 def _dump_joblib(obj: object, path: PathLike) -> None:
     buffer = io.BytesIO()
     joblib.dump(obj, buffer)
