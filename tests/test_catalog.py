@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import itertools
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from astropy import units as u
 from astropy.io import fits
 from astropy.table import Table
 
+from spt.catalog import fits as catalog_fits
 from spt.catalog.accuracy import accuracy_against_truth
-from spt.catalog.fits import CatalogError, gather, read_catalog_fits, write_catalog_fits
+from spt.catalog.fits import (
+    COLUMNS,
+    STAR_COLUMNS,
+    CatalogError,
+    flag_fractions,
+    gather,
+    read_catalog_fits,
+    to_table,
+    write_catalog_fits,
+)
 from spt.catalog.shard import mark_primary
 from spt.catalog.stars import combine_spectra
 from spt.catalog.targets import (
@@ -24,7 +37,7 @@ from spt.catalog.targets import (
     write_shards,
 )
 from spt.io.lamost import write_catalog
-from spt.model.flags import BAD_BITS, Flag
+from spt.model.flags import BAD_BITS, Flag, header_cards
 
 
 def _catalog(n: int = 7) -> pd.DataFrame:
@@ -143,6 +156,191 @@ def test_catalogue_fits_has_units_descriptions_flags_and_provenance(
     (tmp_path / "s2.csv").write_text(_rows().iloc[:1].to_csv(index=False))
     with pytest.raises(CatalogError, match="an obsid is in two shards"):
         gather([tmp_path / "s0.csv", tmp_path / "s2.csv"])
+
+
+def _survey(n: int = 600, seed: int = 3) -> pd.DataFrame:
+    """Catalogue rows as shards hold them: stars observed up to four times, some spectra
+    without a designation, flagged and unpredicted rows, text of varying length."""
+    rng = np.random.default_rng(seed)
+    star = rng.integers(0, n // 3, n)
+    designation = np.array([f"J{s:06d}.{s % 7:02d}+{s % 89:06d}.0" for s in star], dtype=object)
+    designation[rng.random(n) < 0.1] = ""
+    flag = np.where(rng.random(n) < 0.7, 0, rng.integers(1, 64, n))
+    frame = pd.DataFrame({
+        "obsid": rng.permutation(n) + 700_000_000, "designation": designation,
+        "ra": rng.uniform(0, 360, n), "dec": rng.uniform(-10, 60, n),
+        "snrg": np.round(rng.uniform(5, 120, n), 1), "teff": rng.normal(4800, 200, n),
+        "logg": 2.5, "feh": rng.normal(-0.2, 0.3, n),
+        "age": rng.uniform(1, 10, n), "age_err": rng.uniform(0.6, 2.0, n), "age_err_mc": 0.1,
+        "mass": rng.uniform(0.9, 2.0, n), "mass_err": rng.uniform(0.1, 0.3, n),
+        "mass_err_mc": 0.02, "age_err_floor": 0.5, "mass_err_floor": 0.08,
+        "p_red_clump": rng.random(n), "flag": flag, "flag_warn": flag != 0,
+        "flag_bad": (flag & int(BAD_BITS)) != 0,
+        "reasons": np.where(flag != 0, np.where(rng.random(n) < 0.5, "low S/N",
+                                                "missing values; outlier pixels"), ""),
+    })  # fmt: skip
+    frame.loc[(flag & 1) != 0, ["age", "age_err", "mass", "mass_err"]] = np.nan
+    for k in ("age", "mass"):
+        frame[f"{k}_p16"] = frame[k] * np.exp(-frame[f"{k}_err"] / frame[k])
+        frame[f"{k}_p84"] = frame[k] * np.exp(frame[f"{k}_err"] / frame[k])
+    return frame
+
+
+def _split(frame: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
+    """``frame`` cut into ``parts`` consecutive pieces of (nearly) equal length."""
+    edges = np.linspace(0, len(frame), parts + 1).astype(int)
+    return [frame.iloc[a:b] for a, b in itertools.pairwise(edges)]
+
+
+def _astropy_reference(frame: pd.DataFrame, path: Path, provenance: dict, bad_mask: int) -> None:
+    """The catalogue as astropy writes the whole table in one go (the file before streaming):
+    Table.write of CATALOG, then its EXTNAME, TCOMMn and flag cards, then STARS."""
+    stars = combine_spectra(frame)
+    table = to_table(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no unit that FITS cannot hold
+        table.write(path, format="fits")
+    with fits.open(path, mode="update") as hdul:
+        hdu = hdul[1]
+        hdu.name = "CATALOG"
+        for i, name in enumerate(table.colnames, start=1):
+            hdu.header[f"TCOMM{i}"] = table[name].description[:68]
+        star_table = to_table(stars, STAR_COLUMNS)
+        star_path = path.with_name("stars.fits")
+        star_table.write(star_path, format="fits")
+        star_hdu = fits.open(star_path)[1]
+        star_hdu.name = "STARS"
+        for i, name in enumerate(star_table.colnames, start=1):
+            star_hdu.header[f"TCOMM{i}"] = star_table[name].description[:68]
+        hdul.append(star_hdu)
+        for key, value, comment in header_cards():
+            hdu.header[key] = (value, comment[:47])
+        hdu.header["FLAGBAD"] = (int(bad_mask), "bits that set flag_bad")
+        for key, value in {**provenance, "DATE": "1970-01-01T00:00:00"}.items():
+            hdul[0].header[key] = value
+
+
+@pytest.mark.parametrize("bucket_bytes", [10**9, 2_000], ids=["one_bucket", "many_buckets"])
+def test_streamed_catalogue_is_astropys_file_of_the_whole_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket_bytes: int
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    monkeypatch.setattr(catalog_fits, "STAR_CHUNK_ROWS", 7)  # the star merge in many chunks
+    monkeypatch.setattr(catalog_fits, "SPILL_ROWS", 50)
+    survey = _survey()
+    paths = []
+    for i, part in enumerate(_split(survey.sort_values("obsid"), 6)):
+        part.to_csv(tmp_path / f"s{i}.csv", index=False)
+        paths.append(tmp_path / f"s{i}.csv")
+    # two shards whose obsids interleave (not cut by write_shards): gathered all the same
+    last = pd.concat([pd.read_csv(p) for p in paths[4:]]).sample(frac=1, random_state=1)
+    last.iloc[::2].to_csv(paths[4], index=False)
+    last.iloc[1::2].to_csv(paths[5], index=False)
+    provenance = {"PIPEVER": "0.1.0", "MODELMD5": "abc"}
+    done = catalog_fits.write_catalog(paths[::-1], tmp_path / "cat.fits", provenance, int(BAD_BITS),
+                         bucket_bytes=bucket_bytes)  # fmt: skip
+    frame = gather(paths)
+    _astropy_reference(frame, tmp_path / "ref.fits", provenance, int(BAD_BITS))
+    assert (tmp_path / "cat.fits").read_bytes() == (tmp_path / "ref.fits").read_bytes()
+    assert done.buckets == 1 if bucket_bytes > 10**6 else done.buckets > 20
+    stars = combine_spectra(frame)
+    assert (done.rows, done.primary, done.bad) == (
+        len(survey),
+        int(frame["primary"].sum()),
+        int(frame["flag_bad"].sum()),
+    )
+    assert (done.stars, done.stars_multi) == (len(stars), int((stars["n_spectra"] > 1).sum()))
+    assert done.stars_multi > 20  # stars observed several times, across shards
+    bits = {str(b.name): int(b) for b in Flag}
+    pd.testing.assert_frame_equal(done.flag_fractions(bits), flag_fractions(frame, bits))
+    assert not list(tmp_path.glob(".gather-*"))  # the scratch folder is gone
+
+
+def _read(path: Path, hdu: str) -> pd.DataFrame:
+    """One table of a catalogue file as a frame, text as str."""
+    table = Table.read(path, hdu=hdu)
+    table.convert_bytestring_to_unicode()
+    return table.to_pandas()
+
+
+def test_a_star_observed_in_different_shards_is_one_star(tmp_path: Path) -> None:
+    survey = _survey(60).sort_values("obsid").reset_index(drop=True)
+    survey["designation"] = [f"J{i:03d}" for i in range(len(survey))]
+    survey[["flag", "flag_warn", "flag_bad", "reasons"]] = [0, False, False, ""]
+    survey[["age", "age_err", "mass", "mass_err"]] = [3.0, 1.0, 1.2, 0.2]  # all predicted
+    survey.loc[[3, 31, 58], "designation"] = "JSHARED"  # first, middle and last shard
+    survey.loc[[3, 31, 58], ["snrg", "age", "age_err", "age_err_floor"]] = [
+        [40.0, 4.0, 1.0, 0.5], [90.0, 5.0, 1.0, 0.5], [20.0, 6.0, 2.0, 0.5]
+    ]  # fmt: skip
+    survey.loc[31, "flag_bad"] = True  # its best S/N is unusable: 3 is its primary spectrum
+    survey.loc[31, ["flag", "flag_warn"]] = [int(Flag.ANOMALY_MISSING), True]
+    paths = []
+    for i, part in enumerate(_split(survey, 3)):
+        part.to_csv(tmp_path / f"s{i}.csv", index=False)
+        paths.append(tmp_path / f"s{i}.csv")
+    catalog_fits.write_catalog(paths, tmp_path / "cat.fits", {}, int(BAD_BITS), bucket_bytes=500)
+    rows = _read(tmp_path / "cat.fits", "CATALOG").set_index("obsid")
+    shared = survey.loc[[3, 31, 58], "obsid"]
+    assert rows.loc[shared, "primary"].tolist() == [True, False, False]
+    assert rows["primary"].sum() == len(survey) - 2  # every other star has one spectrum
+    stars = _read(tmp_path / "cat.fits", "STARS").set_index("star")
+    assert len(stars) == len(survey) - 2 and stars.index.is_monotonic_increasing
+    star = stars.loc["JSHARED"]
+    assert star["n_spectra"] == 2 and star["obsid"] == survey.loc[3, "obsid"]  # 31 is flagged
+    # relative noise variances: 4 -> 1/16 - 1/64, 6 -> 1/9 - 1/144; the floor counted once
+    w = 1 / np.array([1 / 16 - 1 / 64, 1 / 9 - 1 / 144])
+    age = np.exp(w @ np.log([4.0, 6.0]) / w.sum())
+    assert star["age"] == pytest.approx(age, rel=1e-12)
+    floor2 = np.mean([(0.5 / 4) ** 2, (0.5 / 6) ** 2])
+    assert star["age_err"] == pytest.approx(age * np.sqrt(floor2 + 1 / w.sum()), rel=1e-12)
+
+
+def test_every_column_unit_is_a_fits_unit_that_survives_the_file(tmp_path: Path) -> None:
+    write_catalog_fits(_survey(30).assign(primary=True), tmp_path / "cat.fits", {}, 0,
+                       combine_spectra(_survey(30)))  # fmt: skip
+    with fits.open(tmp_path / "cat.fits") as hdul:
+        for extname, columns in (("CATALOG", COLUMNS), ("STARS", STAR_COLUMNS)):
+            head = hdul[extname].header
+            names = [head[f"TTYPE{i}"] for i in range(1, head["TFIELDS"] + 1)]
+            assert set(names) == set(columns)  # every column is described
+            for i, name in enumerate(names, start=1):
+                intended = columns[name][0]
+                if intended is None:
+                    assert f"TUNIT{i}" not in head, (extname, name)
+                    continue
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")  # a UnitsWarning fails the test
+                    unit = u.Unit(head[f"TUNIT{i}"], format="fits")
+                assert unit == intended, (extname, name, head[f"TUNIT{i}"])
+        head = hdul["CATALOG"].header
+        feh = [head[f"TTYPE{i}"] for i in range(1, head["TFIELDS"] + 1)].index("feh") + 1
+        assert "dex" in head[f"TCOMM{feh}"]  # [Fe/H]: no FITS unit, dex said in words
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = Table.read(tmp_path / "cat.fits", hdu="CATALOG")
+    assert table["mass"].unit == u.Msun and table["teff"].unit == u.K
+    assert table["feh"].unit is None and "dex" in table["feh"].description
+
+
+def test_gathering_refuses_shards_that_disagree(tmp_path: Path) -> None:
+    survey = _survey(40).sort_values("obsid")
+    survey.iloc[:20].to_csv(tmp_path / "a.csv", index=False)
+    survey.iloc[19:].to_csv(tmp_path / "b.csv", index=False)  # obsid 19 in both
+    with pytest.raises(CatalogError, match="an obsid is in two shards"):
+        catalog_fits.write_catalog(
+            [tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path / "c.fits", {}, 0
+        )
+    survey.iloc[20:].drop(columns="p_red_clump").to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(CatalogError, match=r"b\.csv: columns .* differ"):
+        catalog_fits.write_catalog(
+            [tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path / "c.fits", {}, 0
+        )
+    (tmp_path / "b.csv").write_bytes(b"\x00\xff")
+    with pytest.raises(CatalogError, match=r"b\.csv: unreadable shard"):
+        catalog_fits.write_catalog(
+            [tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path / "c.fits", {}, 0
+        )
+    assert not (tmp_path / "c.fits").exists() and not list(tmp_path.glob(".*"))
 
 
 def test_accuracy_against_truth_counts_each_group() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spt.catalog.stars import combine_spectra, star_key
+from spt.catalog.stars import combine_spectra, star_buckets, star_key
 
 
 def _rows(**extra) -> pd.DataFrame:
@@ -65,3 +65,20 @@ def test_rows_without_a_prediction_or_flagged_make_no_star() -> None:
     stars = combine_spectra(frame)
     assert stars["star"].tolist() == ["A"]
     assert star_key(_rows()).tolist() == ["A", "A", "A", "B", "obsid:31"]
+
+
+def test_a_star_is_combined_whole_in_its_bucket() -> None:
+    # the catalogue gather combines one bucket of stars at a time: every spectrum of a star
+    # must share its bucket, and the buckets together give the whole table
+    frame = pd.concat([_rows().assign(obsid=lambda f, i=i: f["obsid"] + 100 * i,
+                                      designation=lambda f, i=i: f["designation"] + f"{i % 7}")
+                       for i in range(40)], ignore_index=True)  # fmt: skip
+    bucket = star_buckets(frame, 5)
+    assert set(bucket) == {0, 1, 2, 3, 4}
+    assert (pd.Series(bucket).groupby(star_key(frame).to_numpy()).nunique() == 1).all()
+    assert star_buckets(frame, 5).tolist() == bucket.tolist()  # the same on every call
+    assert (star_buckets(frame, 1) == 0).all()
+    parts = [combine_spectra(frame.loc[bucket == b]) for b in range(5)]
+    merged = pd.concat(parts).sort_values("star").reset_index(drop=True)
+    pd.testing.assert_frame_equal(merged, combine_spectra(frame))
+    assert merged["n_spectra"].max() == 12  # star A0: 2 usable spectra in each of 6 copies

@@ -20,12 +20,27 @@ from spt.model.uncertainty import log_normal_interval
 
 #: Relative non-shared variance below this is read as this (a spectrum cannot weigh infinitely).
 _MIN_VARIANCE = 1e-8
+#: The catalogue columns `combine_spectra` and the primary flag read (where the catalogue has them).
+STAR_INPUTS = ("obsid", "designation", "snrg", "flag_warn", "flag_bad",
+               *(f"{k}{s}" for k in LABELS for s in ("", "_err", "_err_floor")))  # fmt: skip
 
 
 def star_key(frame: pd.DataFrame) -> pd.Series:
     """The star each catalogue row belongs to: its LAMOST designation, or its own obsid."""
     designation = frame["designation"].fillna("").astype(str).str.strip()
     return designation.where(designation != "", "obsid:" + frame["obsid"].astype(str))
+
+
+def star_buckets(frame: pd.DataFrame, n_buckets: int) -> np.ndarray:
+    """Which of ``n_buckets`` each row's star falls in (a hash of `star_key`).
+
+    Every spectrum of a star lands in the same bucket, whichever shard it came from, so the
+    catalogue gather can combine one bucket at a time and hold only that bucket in memory.
+    """
+    if n_buckets <= 1:
+        return np.zeros(len(frame), np.int64)
+    hashes = pd.util.hash_array(star_key(frame).to_numpy(dtype=object))
+    return (hashes % np.uint64(n_buckets)).astype(np.int64)
 
 
 def combine_spectra(frame: pd.DataFrame, labels: Sequence[str] = LABELS) -> pd.DataFrame:
