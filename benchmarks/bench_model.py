@@ -1,5 +1,8 @@
 """Speed of the default SPT: training samples/s, MC-dropout spectra/s, and FLOP/s vs. matmul.
 
+Goal: training and MC-dropout throughput of the model (CPU or GPU), the cost behind every
+prediction. Run: ``python benchmarks/bench_model.py [--device cuda]``.
+
 Run ``python benchmarks/bench_model.py`` (CPU) or ``--device cuda``. The MC-dropout rate is
 also given for the forward pass as it was before issue #16 (replicating the T passes before the
 first block instead of after its deterministic attention), for the before/after figure.

@@ -1,5 +1,8 @@
 """Benchmark: wall time and peak memory of preprocessing (with the four detectors) vs N.
 
+Goal: preprocessing memory set by the chunk size, not the number of spectra (survey scale).
+Run: ``python benchmarks/bench_preprocess.py``.
+
 Usage: python benchmarks/bench_preprocess.py [--sizes 4000 40000] [--workers 2]
        [--chunk-sizes 500 2000] [--distinct 300]
 Writes ``--distinct`` synthetic LAMOST DR9-layout files into a temporary folder and hard-links

@@ -1,5 +1,8 @@
 """How well could any method do on the mock survey? A Cramér-Rao bound from the spectra.
 
+Goal: how close SPT comes to the information the spectra carry (mock only).
+Run: ``python benchmarks/information_bound.py RUN_DIR`` on a finished default run.
+
 Usage: python benchmarks/information_bound.py RUN_DIR [--config config/config.yaml] [--field]
 
 RUN_DIR is a finished default run (``resources/simulated/truth.csv`` and
