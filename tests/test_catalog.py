@@ -33,6 +33,7 @@ from spt.catalog.targets import (
     read_shard,
     select_giants,
     shard_names,
+    shard_size_for,
     targets_from_obsids,
     write_shards,
 )
@@ -73,6 +74,16 @@ def test_shards_are_deterministic_and_a_smaller_cut_removes_stale_files(tmp_path
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["s00000.csv", "s00001.csv"]
     with pytest.raises(TargetError, match="shard_size must be >= 1"):
         shard_names(5, 0)
+
+
+def test_shards_grow_rather_than_outnumber_max_shards() -> None:
+    assert shard_size_for(5_000, 1000, 500) == 1000  # the mock survey: 5 shards of 1000
+    assert shard_size_for(11_100_139, 1000, 500) == 22_201  # LAMOST DR10: 500 shards
+    assert len(shard_names(11_100_139, 22_201)) == 500
+    assert shard_size_for(500_001, 1000, 500) == 1001  # never more than max_shards shards
+    assert len(shard_names(500_001, 1001)) == 500
+    with pytest.raises(TargetError, match="max_shards must be >= 1"):
+        shard_size_for(10, 1000, 0)
 
 
 def targets_from_obsids_frame(tmp_path: Path) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import _bootstrap  # noqa: F401  (puts src/ on sys.path)
 import pandas as pd
 
 from spt.catalog.targets import (
+    shard_size_for,
     targets_from_catalog,
     targets_from_folder,
     targets_from_obsids,
@@ -33,8 +34,9 @@ def main(smk) -> None:
             for path, problem in problems.itertuples(index=False):
                 logging.getLogger(__name__).warning("not a target: %s", problem or path)
         write_csv(problems, smk.output.problems)
-        names = write_shards(targets, cat["shard_size"], smk.output.targets)
-        summary = targets_summary(targets, names)
+        size = shard_size_for(len(targets), cat["shard_size"], cat["max_shards"])
+        names = write_shards(targets, size, smk.output.targets)
+        summary = targets_summary(targets, names, size)
         log.info(
             "catalogue targets: %s", dict(zip(summary["quantity"], summary["count"], strict=True))
         )

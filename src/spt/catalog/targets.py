@@ -1,4 +1,5 @@
-"""Catalogue targets from any source, and their cut into shards of ``shard_size`` spectra.
+"""Catalogue targets from any source, and their cut into shards of ``shard_size`` spectra
+(more where the targets would make over ``max_shards`` shards).
 
 A target is one spectrum: ``obsid`` and, where the file is already on disk, ``path`` ("" when it
 is still to be downloaded), with what the LAMOST catalogue says of it (position, S/N, Teff,
@@ -180,6 +181,18 @@ def targets_from_folder(
     return _with_columns(targets), problems
 
 
+def shard_size_for(n_targets: int, shard_size: int, max_shards: int) -> int:
+    """Spectra per shard: ``shard_size``, or more where that would cut over ``max_shards``
+    shards. At survey scale the shards grow instead of their number: LAMOST DR10's 1.1e7
+    spectra in 500 shards are 22,200 spectra (minutes of work) a job, and a DAG that Snakemake
+    plans in seconds (docs/scale.md)."""
+    if max_shards < 1:
+        raise TargetError(f"catalog.max_shards must be >= 1, got {max_shards}")
+    if shard_size < 1:
+        raise TargetError(f"catalog.shard_size must be >= 1, got {shard_size}")
+    return max(shard_size, -(-n_targets // max_shards))
+
+
 def shard_names(n_targets: int, shard_size: int) -> list[str]:
     """``s00000``, ``s00001``, ...: one name per ``shard_size`` targets."""
     if shard_size < 1:
@@ -213,11 +226,14 @@ def read_shard(path: PathLike) -> pd.DataFrame:
     return _with_columns(frame)
 
 
-def targets_summary(targets: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    """Counts for the log and the report: targets, with a file on disk, shards."""
-    return pd.DataFrame(
-        {
-            "quantity": ["targets", "with_file", "shards"],
-            "count": [len(targets), int((targets["path"] != "").sum()), len(names)],
-        }
-    )
+def targets_summary(
+    targets: pd.DataFrame, names: Sequence[str], shard_size: int | None = None
+) -> pd.DataFrame:
+    """Counts for the log and the report: targets, with a file on disk, shards (and the
+    spectra per shard, when given)."""
+    quantity = ["targets", "with_file", "shards"]
+    count = [len(targets), int((targets["path"] != "").sum()), len(names)]
+    if shard_size is not None:
+        quantity.append("shard_size")
+        count.append(int(shard_size))
+    return pd.DataFrame({"quantity": quantity, "count": count})
