@@ -265,6 +265,13 @@ def killer_of(log: Path) -> str:
     return ""
 
 
+def _import_broke(log: Path) -> bool:
+    """pytest exit 4 with a test module that no longer imports: the named tests (collected
+    fine from the unmutated code) have no collector left. The mutant is caught."""
+    text = log.read_text(errors="replace")
+    return "ERROR collecting" in text or "found no collectors" in text
+
+
 def run_all(
     jobs: list[Result],
     slots: list[Path],
@@ -314,9 +321,9 @@ def run_all(
                     res.status = "timeout"
                 elif code == 0:
                     res.status = "survived"
-                elif code in (1, 2, 3) or code < 0:
+                elif code in (1, 2, 3) or code < 0 or (code == 4 and _import_broke(log)):
                     res.status = "killed"
-                    res.killer = killer_of(log)
+                    res.killer = killer_of(log) or "collection (the mutant breaks an import)"
                 else:  # 4: usage error, 5: no tests ran, 98/99: the tool itself
                     res.status = "error"
                     res.killer = f"exit {code}: " + " | ".join(log.read_text().splitlines()[-3:])
