@@ -109,12 +109,19 @@ def test_a_catalogue_gives_the_parameters_and_the_rows_of_predict_targets(
     assert partial["snrg"].tolist() == [80.0, 5.0]
 
 
-def test_header_targets_read_each_files_identity(folder) -> None:
+def test_header_targets_read_each_files_identity(folder, tmp_path) -> None:
     got = header_targets([folder / "spec-3.fits.gz", folder / "dr1.fits", folder / "cut.fits.gz"])
     assert got["obsid"].tolist() == [7003, -1, -1]  # DR1 has no OBSID, nor a numeric name
     assert got["snrg"].iloc[0] == 60.0 and got["snrg"].iloc[1] == 23.4
     assert np.isnan(got["snrg"].iloc[2]) and got["designation"].iloc[2] == ""
     assert got[["teff", "logg", "feh"]].isna().all().all()
+    # DR1 writes 99.00 for "no S/N"
+    from astropy.io import fits
+
+    with fits.open(folder / "dr1.fits") as hdul:
+        hdul[0].header["SN_G"] = 99.0
+        hdul.writeto(tmp_path / "dr1_none.fits")
+    assert np.isnan(header_targets([tmp_path / "dr1_none.fits"])["snrg"].iloc[0])
 
 
 def test_spectrum_files_expands_folders_and_names_what_is_missing(folder, tmp_path) -> None:

@@ -185,9 +185,9 @@ def spectrum_files(paths: Iterable[PathLike]) -> list[Path]:
 
 def header_targets(files: Iterable[PathLike]) -> pd.DataFrame:
     """Targets from the spectra's own headers: obsid (OBSID; else the file name's digits when
-    it is one number; else -1), designation, position, g-band S/N (SNRG, or DR1's SN_G) and
-    LAMOST class; the parameters unknown. A file that cannot be read keeps its row (its
-    prediction then says why)."""
+    it is one number; else -1), designation, position, g-band S/N (SNRG, or DR1's SN_G, whose
+    99.00 means none) and LAMOST class; the parameters unknown. A file that cannot be read keeps
+    its row (its prediction then says why)."""
     rows = []
     for path in map(Path, files):
         row: dict[str, Any] = {"path": str(path), "teff": np.nan, "logg": np.nan, "feh": np.nan}
@@ -205,11 +205,14 @@ def header_targets(files: Iterable[PathLike]) -> pd.DataFrame:
             row[column] = np.nan if value is None and column != "designation" else value
         row["designation"] = str(header.get("DESIG") or "")
         row["lamost_class"] = str(header.get("CLASS") or "")
+        row["_dr1"] = bool(header) and "DATA_V" not in header and "OBSID" not in header
         rows.append(row)
     frame = pd.DataFrame(rows)
+    dr1 = frame.pop("_dr1").to_numpy(bool)
     for column in ("ra", "dec", "snrg"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame.loc[frame["snrg"] <= -9990, "snrg"] = np.nan  # LAMOST's no-value marker
+    frame.loc[dr1 & (frame["snrg"] == 99.0), "snrg"] = np.nan  # DR1's no-value marker
     return frame
 
 
