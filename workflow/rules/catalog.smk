@@ -64,10 +64,8 @@ checkpoint catalog_targets:
 rule catalog_shard:
     input:
         targets="results/catalog/targets/{shard}.csv",
+        # carries the PCA, settings and template (spt.catalog.predict.Predictor)
         model=SPT_MODEL,
-        pca=rules.features.output.pca,
-        # the training spectra: the outlier detector's population template
-        template=rules.preprocess.output.spectra,
     output:
         shard="results/catalog/shards/{shard}.csv",
     log:
@@ -83,10 +81,7 @@ rule catalog_shard:
         mem_mb=4000,
         runtime=120,
     params:
-        preprocess=config["preprocess"],
-        anomalies=config["anomalies"],
-        predict=config["predict"],
-        seed=config["seed"],
+        chunk_size=config["preprocess"]["chunk_size"],
         download=CATALOG["targets"] == "lamost",
         lamost=config["lamost"],
         download_cfg=config["download"],

@@ -29,7 +29,7 @@ def main(smk) -> None:
                 targets.at[i, "path"] = str(path) if path.exists() else ""
         rows = predict_targets(
             Predictor.load(smk.input.model), targets, workers=smk.threads,
-            chunk_size=smk.params.preprocess["chunk_size"],
+            chunk_size=smk.params.chunk_size,
         )  # fmt: skip
         write_csv(rows, smk.output.shard)
 
