@@ -36,7 +36,7 @@ class PredictConfig:
 
     mc_passes: int = 50
     flag_percentile: float = 99.0
-    calibration_folds: int = 4
+    calibration_folds: int = 3
     error_covariates: list[str] = field(default_factory=lambda: list(ERROR_COVARIATES))
     distance_by_state: bool = True
 

@@ -43,7 +43,7 @@ class CompareConfig:
     """The config's ``compare`` section (ours): training seeds per stochastic model (the main
     run's seed included), bootstrap resamples of the test stars, and the interval's level."""
 
-    seeds: int = 3
+    seeds: int = 2
     ablation_seeds: int = 1
     bootstrap: int = 2000
     ci: float = 0.95
