@@ -47,22 +47,25 @@ def _targets(run: Path, n: int) -> pd.DataFrame:
     return many.reset_index(drop=True)
 
 
+def _predict_shard(run: Path, targets: pd.DataFrame, workers: int) -> pd.DataFrame:
+    """The catalog_shard job's chain on ``targets``, model loading included (the package's one
+    prediction path, spt.catalog.predict, on the run's self-contained model file)."""
+    from spt.catalog.predict import Predictor, predict_targets
+
+    cfg = _config()
+    model = run / f"results/models/spt_{cfg['train']['loss']}.pt"
+    return predict_targets(Predictor.load(model), targets, workers=workers,
+                           chunk_size=cfg["preprocess"]["chunk_size"])  # fmt: skip
+
+
 def _shard_run(run: Path, n: int, workers: int) -> dict[str, float]:
     """The whole shard chain on ``n`` spectra in this process (the parent reads the JSON)."""
     import torch
 
-    from spt.catalog.shard import predict_shard
-
-    cfg = _config()
     torch.set_num_threads(workers)
     targets = _targets(run, n)
-    model = next((run / "results/models").glob(f"spt_{cfg['train']['loss']}.pt"))
     start = time.perf_counter()
-    rows = predict_shard(
-        targets, model, run / "results/features/pca.joblib", run / "results/data/spectra.npz",
-        cfg["preprocess"]["spectra"], cfg["anomalies"], cfg["predict"], cfg["seed"], workers,
-        chunk_size=cfg["preprocess"]["chunk_size"],
-    )  # fmt: skip
+    rows = _predict_shard(run, targets, workers)
     wall = time.perf_counter() - start
     return {
         "n": n,
@@ -150,7 +153,7 @@ def main() -> None:
     print(f"stages on one core, {args.n} mock field spectra (spectra per second per core):")
     for name, seconds in stages.items():
         print(f"  {name:<28} {args.n / seconds:>9.0f}")
-    print("whole shard chain (predict_shard: preprocess, detectors, PCA, MC dropout, flags):")
+    print("whole shard chain (preprocess, detectors, PCA, MC dropout, flags; model load included):")
     chain = {}
     for workers in (1, 2):
         r = _in_fresh_process(args.run, args.sizes[0], workers)

@@ -236,8 +236,18 @@ def test_streamed_catalogue_is_astropys_file_of_the_whole_frame(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket_bytes: int
 ) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
-    monkeypatch.setattr(catalog_fits, "STAR_CHUNK_ROWS", 7)  # the star merge in many chunks
+    monkeypatch.setattr(catalog_fits, "STAR_MERGE_ROWS", 150)  # the star merge in many chunks
+    monkeypatch.setattr(catalog_fits, "STAR_CHUNK_MIN", 3)
     monkeypatch.setattr(catalog_fits, "SPILL_ROWS", 50)
+    star_chunks: list[int] = []
+    spill = catalog_fits._spill
+
+    def spill_and_count(path: Path, frame: pd.DataFrame) -> None:
+        if path.name.startswith("stars"):
+            star_chunks.append(len(frame))
+        spill(path, frame)
+
+    monkeypatch.setattr(catalog_fits, "_spill", spill_and_count)
     survey = _survey()
     paths = []
     for i, part in enumerate(_split(survey.sort_values("obsid"), 6)):
@@ -254,6 +264,8 @@ def test_streamed_catalogue_is_astropys_file_of_the_whole_frame(
     _astropy_reference(frame, tmp_path / "ref.fits", provenance, int(BAD_BITS))
     assert (tmp_path / "cat.fits").read_bytes() == (tmp_path / "ref.fits").read_bytes()
     assert done.buckets == 1 if bucket_bytes > 10**6 else done.buckets > 20
+    # the merge holds one chunk per bucket: chunks shrink as buckets grow, the total bounded
+    assert max(star_chunks) == max(3, 150 // done.buckets)
     stars = combine_spectra(frame)
     assert (done.rows, done.primary, done.bad) == (
         len(survey),

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import heapq
 import io
+import itertools
 import math
 import os
 import pickle
@@ -88,8 +90,11 @@ STAR_COLUMNS: dict[str, tuple[u.UnitBase | None, str]] = {
 TEXT_COLUMNS = ("designation", "reasons")
 #: Shard CSV bytes per star bucket: one bucket's rows are in memory at a time (~100 MB).
 BUCKET_BYTES = 48 << 20
-#: Star rows spilled, and merged, per chunk of a bucket (the STARS merge holds one per bucket).
-STAR_CHUNK_ROWS = 50_000
+#: STARS rows per block of the merge of the buckets, and the rows of all buckets' current chunks
+#: together: each bucket's rows are spilled in chunks of this divided by the number of buckets
+#: (at least STAR_CHUNK_MIN), so the merge's memory does not grow with the number of buckets.
+STAR_MERGE_ROWS = 100_000
+STAR_CHUNK_MIN = 500
 #: Rows buffered across buckets before they are spilled to the scratch files.
 SPILL_ROWS = 200_000
 #: FITS files are sequences of 2880-byte blocks; a binary table's data is padded with zeros.
@@ -310,17 +315,22 @@ def write_tables(
     path: PathLike,
     provenance: Mapping[str, str],
     tables: Sequence[tuple[fits.Header, np.dtype, Sequence[Field], Iterable[pd.DataFrame]]],
+    seconds: dict[str, float] | None = None,
 ) -> None:
     """Write a FITS file atomically: the primary header, then per table its header and its
-    blocks of rows (each ``(header, dtype, fields, blocks)``)."""
+    blocks of rows (each ``(header, dtype, fields, blocks)``); ``seconds`` gets each table's
+    time (blocks made and written) under its EXTNAME."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         fh.write(primary_header(provenance).tostring().encode("ascii"))
         for header, dtype, fields, blocks in tables:
+            start = time.perf_counter()
             writer = TableWriter(fh, header, dtype, fields)
             for block in blocks:
                 writer.write(block)
             writer.close()
+            if seconds is not None:
+                seconds[writer.name] = time.perf_counter() - start
 
 
 def catalog_cards(bad_mask: int) -> list[tuple[str, Any, str]]:
@@ -376,13 +386,13 @@ class _Shard:
     hi: int
 
 
-def _spill(path: Path, frame: pd.DataFrame) -> None:
-    """Append one frame to a scratch file of pickled frames."""
+def _spill(path: Path, frame: pd.DataFrame | np.ndarray) -> None:
+    """Append one frame (or array) to a scratch file of pickled frames."""
     with open(path, "ab") as fh:
         pickle.dump(frame, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _unspill(path: Path) -> Iterator[pd.DataFrame]:
+def _unspill(path: Path) -> Iterator[Any]:
     """The frames of a scratch file, in the order they were appended."""
     if not path.exists():
         return
@@ -443,6 +453,7 @@ def _stars(
     (``empty``: the star columns with no row, for the columns of a table without stars)."""
     not_primary: list[np.ndarray] = []
     fields: list[Field] | None = None
+    chunk = max(STAR_CHUNK_MIN, STAR_MERGE_ROWS // n_buckets)
     for b in range(n_buckets):
         parts = list(_unspill(scratch / f"rows{b:05d}.pkl"))
         if not parts:
@@ -457,8 +468,10 @@ def _stars(
         if len(stars):
             here = frame_fields(stars)
             fields = here if fields is None else merge_fields(fields, here, "STARS")
-        for start in range(0, len(stars), STAR_CHUNK_ROWS):
-            _spill(scratch / f"stars{b:05d}.pkl", stars.iloc[start : start + STAR_CHUNK_ROWS])
+        for start in range(0, len(stars), chunk):
+            part = stars.iloc[start : start + chunk]
+            _spill(scratch / f"stars{b:05d}.pkl", part)
+            _spill(scratch / f"keys{b:05d}.pkl", part["star"].astype(str).to_numpy(dtype=object))
     if fields is None:  # no star at all: the columns of an empty STARS table
         fields = frame_fields(combine_spectra(empty))
     ids = np.sort(np.concatenate(not_primary)) if not_primary else np.zeros(0, np.int64)
@@ -516,25 +529,52 @@ def _catalog_blocks(
         yield frame
 
 
+class _Rows:
+    """The spilled STARS rows of one bucket, handed out ``n`` at a time in their order."""
+
+    def __init__(self, path: Path) -> None:
+        self._chunks = _unspill(path)
+        self._head: pd.DataFrame | None = None
+        self._at = 0
+
+    def take(self, n: int) -> list[pd.DataFrame]:
+        """The next ``n`` rows, as slices of the chunks they sit in."""
+        parts = []
+        while n > 0:
+            if self._head is None or self._at == len(self._head):
+                self._head, self._at = next(self._chunks), 0
+            stop = min(self._at + n, len(self._head))
+            parts.append(self._head.iloc[self._at : stop])
+            n -= stop - self._at
+            self._at = stop
+        return parts
+
+
+def _bucket_keys(path: Path, bucket: int) -> Iterator[tuple[str, int]]:
+    """The sorted star keys of one bucket, each with its bucket number."""
+    for keys in _unspill(path):
+        for key in keys:
+            yield key, bucket
+
+
 def _merged_stars(scratch: Path, n_buckets: int) -> Iterator[pd.DataFrame]:
     """The spilled STARS rows of every bucket merged into one sequence sorted by star (each
-    bucket's rows are sorted and no star is in two buckets): one chunk per bucket in memory."""
-    sources = [_unspill(scratch / f"stars{b:05d}.pkl") for b in range(n_buckets)]
-    heads = {i: chunk for i, src in enumerate(sources) if (chunk := next(src, None)) is not None}
-    while heads:
-        bound = min(str(chunk["star"].iloc[-1]) for chunk in heads.values())
-        parts = []
-        for i in list(heads):
-            chunk = heads[i]
-            n = int(np.searchsorted(chunk["star"].to_numpy(dtype=object), bound, side="right"))
-            parts.append(chunk.iloc[:n])
-            if n < len(chunk):
-                heads[i] = chunk.iloc[n:]
-            elif (following := next(sources[i], None)) is not None:
-                heads[i] = following
-            else:
-                del heads[i]
-        yield pd.concat(parts, ignore_index=True).sort_values("star", kind="stable")
+    bucket's rows are sorted and no star is in two buckets), in blocks of STAR_MERGE_ROWS: a
+    heap merge of the star keys alone says how many rows of each bucket the next block takes,
+    so one chunk per bucket and one block are in memory whatever the number of buckets."""
+    rows = [_Rows(scratch / f"stars{b:05d}.pkl") for b in range(n_buckets)]
+    keys = heapq.merge(*(_bucket_keys(scratch / f"keys{b:05d}.pkl", b) for b in range(n_buckets)))
+    counts = [0] * n_buckets
+    pending = 0
+    for _, bucket in itertools.chain(keys, [(None, -1)]):
+        if bucket >= 0:
+            counts[bucket] += 1
+            pending += 1
+        if pending == STAR_MERGE_ROWS or (bucket < 0 and pending):
+            parts = [part for b, n in enumerate(counts) if n for part in rows[b].take(n)]
+            yield pd.concat(parts, ignore_index=True).sort_values("star", kind="stable")
+            counts = [0] * n_buckets
+            pending = 0
 
 
 def write_catalog(
@@ -575,12 +615,13 @@ def write_catalog(
         header, dtype = table_header(fields, COLUMNS, "CATALOG", n_rows, catalog_cards(bad_mask))
         star_fields = ordered_fields(star_fields, STAR_COLUMNS)
         star_header, star_dtype = table_header(star_fields, STAR_COLUMNS, "STARS", summary.stars)
+        written: dict[str, float] = {}
         write_tables(path, provenance, [
             (header, dtype, fields, _catalog_blocks(shards, fields, not_primary, summary)),
             (star_header, star_dtype, star_fields, _merged_stars(scratch, n_buckets)),
-        ])  # fmt: skip
-        t3 = time.perf_counter()
-    summary.seconds = {"scan": t1 - t0, "stars": t2 - t1, "write": t3 - t2}
+        ], written)  # fmt: skip
+    summary.seconds = {"scan": t1 - t0, "stars": t2 - t1, "write CATALOG": written["CATALOG"],
+                       "write STARS": written["STARS"]}  # fmt: skip
     return summary
 
 
