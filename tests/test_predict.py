@@ -102,6 +102,12 @@ def test_a_catalogue_gives_the_parameters_and_the_rows_of_predict_targets(
     alone = predict_spectra(files[2:3], model_file, catalog=catalog)
     pd.testing.assert_frame_equal(alone.reset_index(drop=True),
                                   rows.iloc[2:3].reset_index(drop=True))  # fmt: skip
+    # the obsid seeds a spectrum's MC dropout (not its features' last bits): the same file
+    # under another obsid gets other masks, hence another MC spread
+    renamed = predict_targets(
+        Predictor.load(model_file), targets.assign(obsid=targets["obsid"] + 9)
+    )
+    assert (renamed["age_err_mc"] != direct["age_err_mc"]).all()
     # a catalogue without S/N for a spectrum falls back to its header
     partial = predict_spectra(
         files[:2], model_file, catalog=catalog.assign(snrg=[np.nan, 5.0, 1.0, 1.0])

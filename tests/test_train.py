@@ -255,6 +255,28 @@ def test_predict_mc_row_does_not_depend_on_its_batch(
     assert row_seeds(Xv[:1], 7) != row_seeds(Xv[:1], 8)
 
 
+def test_predict_mc_with_ids_ignores_the_last_bits_of_x(
+    data: tuple[np.ndarray, ...], trained: tuple[SpectralTransformer, pd.DataFrame, Path]
+) -> None:
+    """With obsids as ids, X's last bits (they follow the BLAS thread count) move a prediction
+    by rounding only; seeded from X's bytes, they draw other masks. Catches a catalogue row
+    that a user's own call, with other threads, does not repeat."""
+    model, _, _ = trained
+    Xv = data[2][:40].astype(np.float32)
+    nudged = np.nextafter(Xv, np.float32(np.inf))  # one ulp: what another thread count gives
+    ids = np.arange(1000, 1040)
+    mean, std = predict_mc(model, Xv, passes=16, seed=7, ids=ids)
+    m, s = predict_mc(model, nudged, passes=16, seed=7, ids=ids)
+    np.testing.assert_allclose(m, mean, rtol=1e-4)
+    np.testing.assert_allclose(s, std, rtol=1e-3)
+    m_x, _ = predict_mc(model, nudged, passes=16, seed=7)
+    assert np.abs(m_x / predict_mc(model, Xv, passes=16, seed=7)[0] - 1).max() > 1e-3
+    m_other, _ = predict_mc(model, Xv, passes=16, seed=7, ids=ids + 1)
+    assert np.abs(m_other / mean - 1).max() > 1e-3  # the id, not the position, sets the masks
+    with pytest.raises(ValueError, match="ids has 3 rows"):
+        predict_mc(model, Xv, passes=2, ids=ids[:3])
+
+
 def test_mc_batch_size_bounds_the_activation() -> None:
     model = SpectralTransformer(200)  # widest activation: Q/K/V, 3 × 4 × 64 per token
     batch = mc_batch_size(model, passes=50, device=torch.device("cpu"))

@@ -150,7 +150,7 @@ def _predict_chunk(
     pred = predict_trusted(
         p.model, p.trust, arrays["flux"], arrays["ivar"], p.pca,
         targets["snrg"].to_numpy(float), targets[["teff", "logg", "feh"]].to_numpy(float),
-        report, passes, seed,
+        report, passes, seed, ids=targets["obsid"].to_numpy(np.int64),
     )  # fmt: skip
     reasons = [
         "; ".join(x for x in (str(p or ""), str(r or "")) if x and x != "nan")

@@ -110,7 +110,9 @@ def fit_fold(
         checkpoint_path, progress=progress, stop_epoch=stop_epoch,
         X_noise=None if noise is None else noise[~held],
     )  # fmt: skip
-    mean, std_mc = predict_mc(model, pool["X"][held], passes=passes, seed=seed)
+    mean, std_mc = predict_mc(
+        model, pool["X"][held], passes=passes, seed=seed, ids=pool["obsid"][held]
+    )
     out = {k: np.asarray(pool[k])[held] for k in ("obsid", "X", "y", "y_err")}
     return {**out, "mean": mean, "std_mc": std_mc}
 

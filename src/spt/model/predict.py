@@ -57,10 +57,12 @@ DEFAULT_MC_PASSES = PredictConfig.mc_passes
 MC_ACTIVATION_BYTES = {"cpu": 24 * 2**20, "cuda": 2 * 2**30}
 
 
-def row_seeds(X: np.ndarray, seed: int) -> list[int]:
-    """One seed per row of ``X``: ``seed`` mixed with a checksum of the row's bytes, so a
-    spectrum's MC-dropout passes depend on the spectrum and the seed, never on its batch."""
-    rows = np.ascontiguousarray(X, dtype=np.float32)
+def row_seeds(keys: np.ndarray, seed: int) -> list[int]:
+    """One seed per row of ``keys`` (a spectrum's obsid, or its PCA vector): ``seed`` mixed
+    with a checksum of the row's bytes, so a spectrum's MC-dropout passes depend on the
+    spectrum and the seed, never on its batch."""
+    rows = np.asarray(keys)
+    rows = rows.astype(np.int64 if rows.dtype.kind in "iu" else np.float32).reshape(len(rows), -1)
     return [(int(seed) * 0x9E3779B1 + zlib.crc32(r.tobytes())) % 2**63 for r in rows]
 
 
@@ -163,6 +165,7 @@ def predict_mc(
     passes: int = DEFAULT_MC_PASSES,
     batch_size: int | None = None,
     seed: int = 0,
+    ids: np.ndarray | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Monte-Carlo-dropout mean and std (n, n_outputs), physical units, for PCA vectors X.
 
@@ -172,16 +175,20 @@ def predict_mc(
     its running statistics. The std is the sample std over passes (ddof 1; zero when passes is
     1). Both are taken in the head's space and converted: with ``log_labels`` the mean is the
     geometric mean of the passes and the std its first-order image, mean × std(log).
-    Each spectrum's dropout masks come from its own generator (`row_seeds`): a row's result
-    depends on the row, ``seed`` and ``passes`` only, not on the batch or its neighbours; the
-    caller's RNG is untouched.
+    Each spectrum's dropout masks come from its own generator (`row_seeds` of its ``ids``
+    entry, its obsid; without ids, of its row of X): a row's result depends on the row,
+    ``seed`` and ``passes`` only, not on the batch or its neighbours; the caller's RNG is
+    untouched. Give ids where the spectra have them: X's last bits vary with the BLAS thread
+    count, and a checksum of X turns that into other masks.
     """
     if passes < 1:
         raise ValueError("passes must be >= 1")
     Xf = _as_float32("X", X)
     device = _model_device(model)
     batch_size = batch_size or mc_batch_size(model, passes, device)
-    seeds = row_seeds(Xf, seed)
+    if ids is not None and len(ids) != len(Xf):
+        raise ValueError(f"ids has {len(ids)} rows, X {len(Xf)}")
+    seeds = row_seeds(Xf if ids is None else np.asarray(ids, np.int64), seed)
     means, stds = [], []
     with _RowDropout(model) as dropout, torch.inference_mode():
         for start in range(0, len(Xf), batch_size):

@@ -255,7 +255,7 @@ def fit_trust(
     stars predicted outside the training labels' range (flagged, `Flag.PREDICTION_OUT_OF_RANGE`)
     are left out of it: the quoted sigma describes the stars the flags let through.
     """
-    mean, std_mc = predict_mc(model, val["X"], passes=passes, seed=seed)
+    mean, std_mc = predict_mc(model, val["X"], passes=passes, seed=seed, ids=val["obsid"])
     snr_train, params_train = star_info(train["obsid"], table)
     state, clump = None, None
     if "phase" in table:
@@ -367,8 +367,10 @@ def predict_trusted(
     report: pd.DataFrame | None,
     passes: int,
     seed: int,
+    ids: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Age, mass, calibrated and MC errors and quality flags of preprocessed spectra.
+    """Age, mass, calibrated and MC errors and quality flags of preprocessed spectra (``ids``:
+    their obsids, which seed each spectrum's MC-dropout masks: `predict_mc`).
 
     One row per input row, in order; a spectrum that is unreadable or anomalous (``report``:
     ``ok`` and the four anomaly columns of `spt.prep.spectra.preprocess_files`) gets NaN
@@ -393,7 +395,9 @@ def predict_trusted(
     chi2, p_clump = np.full(n, np.nan), np.full(n, np.nan)
     if usable.any():
         features[usable] = transform_spectra(pca_bundle, flux[usable], ivar[usable])
-        mean[usable], std_mc[usable] = predict_mc(model, features[usable], passes, seed=seed)
+        mean[usable], std_mc[usable] = predict_mc(
+            model, features[usable], passes, seed=seed, ids=None if ids is None else ids[usable]
+        )
         covariates = trust.covariates(features[usable], params[usable])
         sigma[usable] = trust.errors.sigma(mean[usable], std_mc[usable], snr[usable], covariates)
         terms = trust.errors.variance_terms(mean[usable], std_mc[usable], snr[usable], covariates)
@@ -444,7 +448,9 @@ def predict_split(
     state model: the catalogue's column, which the calibration table groups by) and the
     quality flags."""
     cfg = PredictConfig.from_mapping(predict)
-    mean, std_mc = predict_mc(model, split["X"], passes=cfg.mc_passes, seed=seed)
+    mean, std_mc = predict_mc(
+        model, split["X"], passes=cfg.mc_passes, seed=seed, ids=split["obsid"]
+    )
     snr, params = star_info(split["obsid"], table)
     covariates = trust.covariates(split["X"], params)
     sigma = trust.errors.sigma(mean, std_mc, snr, covariates)
