@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import torch
+from threadpoolctl import threadpool_limits
+
 from spt.catalog.fits import file_md5, write_catalog_fits
 from spt.catalog.predict import predict_spectra
 from spt.io.files import write_csv
@@ -38,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
                    "teff, logg, feh, ...: each spectrum's S/N and parameters; without it the "
                    "S/N comes from each file's header and the parameters are unknown")  # fmt: skip
     p.add_argument("--workers", type=int, default=1, help="processes reading spectra")
+    p.add_argument("--threads", type=int, default=1, help="threads of the PCA and the model "
+                   "(default 1, as the catalogue's jobs: their rows are then repeated bit for "
+                   "bit; more threads move the last digits)")  # fmt: skip
     p.add_argument("--passes", type=int, help="MC-dropout passes (default: the model's run)")
     p.add_argument("--seed", type=int, help="MC-dropout seed (default: the model's run)")
     return parser
@@ -55,10 +61,12 @@ def predict_command(args: argparse.Namespace) -> int:
     suffix = args.output.name.lower()
     if not suffix.endswith((".fits", ".csv")):
         raise SystemExit(f"spt predict: {args.output}: the output must end in .fits or .csv")
-    rows = predict_spectra(
-        args.paths, args.model, catalog=args.catalog, passes=args.passes, seed=args.seed,
-        workers=args.workers,
-    )  # fmt: skip
+    torch.set_num_threads(args.threads)
+    with threadpool_limits(limits=args.threads):
+        rows = predict_spectra(
+            args.paths, args.model, catalog=args.catalog, passes=args.passes, seed=args.seed,
+            workers=args.workers,
+        )  # fmt: skip
     if suffix.endswith(".csv"):
         write_csv(rows, args.output)
     else:
