@@ -62,6 +62,11 @@ EQUIVALENT: dict[str, str] = {
     _EV + "_quantile_groups::-1 -> -2": "the marker of stars of unknown value only has to "
     "differ from every group number 0..n-1; -2 does too",
     _ISO + "drop=True -> drop=False": _INDEX,
+    # ---------------------------------------------------------------- spt.io
+    "spt/io/manifest.py::folder_manifest::break -> continue": "no file name ends with two of "
+    ".fits.gz, .fits, .fit.gz, .fit, so no later suffix matches after the first",
+    "spt/io/manifest.py::paths_for::strict=True -> strict=False": "both sequences are columns "
+    "of one frame: always the same length",
     _ISO + "np.hypot(star['age_err'].to_numpy(float) / age, star['e_age_iso'] / iso_age) -> "
     "np.hypot(star['e_age_iso'] / iso_age, star['age_err'].to_numpy(float) / age)": "hypot is "
     "symmetric",
