@@ -1,7 +1,7 @@
 # The survey catalogue (beyond the paper): targets -> shards (catalog.shard_size spectra, more
-# where there would be over catalog.max_shards) -> one prediction job per shard (2 to a SLURM
-# submission: profiles/slurm) -> results/catalog/spt_catalog.fits, gathered in memory that does
-# not grow with the survey (docs/scale.md). A killed run, rerun, redoes only unfinished shards.
+# where there would be over catalog.max_shards) -> one prediction job (and SLURM submission) per
+# shard -> results/catalog/spt_catalog.fits, gathered in memory that does not grow with the
+# survey (docs/scale.md). A killed run, rerun, redoes only unfinished shards.
 
 CATALOG = config["catalog"]
 
