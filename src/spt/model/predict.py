@@ -50,11 +50,11 @@ class PredictConfig:
 
 DEFAULT_MC_PASSES = PredictConfig.mc_passes
 
-# MC-dropout chunking: a bound on the largest activation of one batched forward pass. On a
-# 2-core CPU, chunks with a largest activation of 5-40 MB all ran at ~70 % of the matmul
-# ceiling and larger ones slowed down (more time in page faults for fresh buffers); measured
-# with benchmarks/bench_model.py --sweep.
-MC_ACTIVATION_BYTES = {"cpu": 24 * 2**20, "cuda": 2 * 2**30}
+# MC-dropout chunking: a bound on the largest activation of one batched forward pass. On one
+# CPU thread (a catalogue job), chunks whose largest activation is 5-10 MB ran at 65-67 % of the
+# matmul ceiling, 24 MB at 58 % and 40 MB or more below 50 % (they outgrow the cache); measured
+# with benchmarks/bench_model.py --threads 1 --sweep. Any chunk gives the same numbers.
+MC_ACTIVATION_BYTES = {"cpu": 10 * 2**20, "cuda": 2 * 2**30}
 
 
 def row_seeds(keys: np.ndarray, seed: int) -> list[int]:
