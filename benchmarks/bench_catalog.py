@@ -1,5 +1,8 @@
 """Benchmark: the catalogue's per-shard chain, stage by stage, against the I/O floor.
 
+Goal: the shard chain at >= 100 spectra/s/core with flat memory (docs/scale.md), and where
+its time goes when it is not.
+
 Usage: python benchmarks/bench_catalog.py --run RUN_DIR [--n 400] [--sizes 200 2000]
 RUN_DIR is a finished default run (``snakemake all``): its model (with trust), PCA, training
 spectra (the outlier template) and mock field survey are used. Prints, on this machine:
