@@ -350,6 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-rate", type=float, default=90.0)
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--no-confirm", action="store_true", help="skip step 4 (faster)")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="JSON",
+        help="a --json file of an earlier run: its killed and timeout mutants (by key) keep "
+        "that status and are not run again; the others run",
+    )
     args = parser.parse_args(argv)
     t_start = time.monotonic()
     groups = args.modules or DEFAULT_MODULES
@@ -430,6 +437,7 @@ def _main(args: argparse.Namespace, groups: list[str], work: Path, t_start: floa
     def by_speed(ids: set[str]) -> list[str]:
         return sorted(ids, key=lambda i: (durations.get(i, 0.0), i))
 
+    earlier = killed_in(args.resume) if args.resume else {}
     to_run: list[Result] = []
     for r in results:
         m = r.mutant
@@ -440,7 +448,9 @@ def _main(args: argparse.Namespace, groups: list[str], work: Path, t_start: floa
         else:
             ids = set(runs_module[m.path])
         r.tests = by_speed(ids)
-        if not ids:
+        if m.key in earlier:
+            r.status, r.killer, r.seconds = earlier[m.key]
+        elif not ids:
             r.status = "no test"
         else:
             to_run.append(r)
@@ -453,7 +463,13 @@ def _main(args: argparse.Namespace, groups: list[str], work: Path, t_start: floa
         compileall.compile_dir(slot, quiet=2)
         slots.append(slot)
     t = time.monotonic()
-    print(f"running {len(to_run)} mutants ({len(results) - len(to_run)} on lines no test runs)")
+    kept = sum(r.mutant.key in earlier for r in results)
+    print(
+        f"running {len(to_run)} mutants ({kept} killed in {args.resume}, "
+        f"{len(results) - len(to_run) - kept} on lines no test runs)"
+        if args.resume
+        else f"running {len(to_run)} mutants ({len(results) - len(to_run)} on lines no test runs)"
+    )
     run_all(to_run, slots, sources, durations, [], "mutants")
     print(f"mutants run in {time.monotonic() - t:.0f} s")
 
@@ -467,6 +483,15 @@ def _main(args: argparse.Namespace, groups: list[str], work: Path, t_start: floa
         print(f"survivors confirmed in {time.monotonic() - t:.0f} s")
 
     return report(results, groups, args, t_start)
+
+
+def killed_in(path: Path) -> dict[str, tuple[str, str, float]]:
+    """Key -> (status, killer, seconds) of the mutants a ``--json`` file says were killed."""
+    return {
+        r["key"]: (r["status"], r["killer"], r["seconds"])
+        for r in json.loads(path.read_text())
+        if r["status"] in ("killed", "timeout")
+    }
 
 
 def report(results: list[Result], groups: list[str], args: argparse.Namespace, t0: float) -> int:

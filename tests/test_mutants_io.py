@@ -7,6 +7,8 @@ check looks at the errors too, the seismic phase codes, and vector columns of a 
 
 from __future__ import annotations
 
+import gzip
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +16,18 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
-from spt.io.lamost import LamostFormatError, lamost_columns, spectrum_path, write_spectrum
+from spt.io.files import write_bytes
+from spt.io.lamost import (
+    LamostFormatError,
+    lamost_columns,
+    spectrum_path,
+    spectrum_to_bytes,
+    write_spectrum,
+)
 from spt.io.manifest import ManifestError, fits_folder_manifest, folder_manifest, write_manifest
 from spt.io.predictions import prediction_frame
 from spt.io.seismic import RED_CLUMP, RGB, SeismicFormatError, read_seismic
-from spt.io.tables import read_table
+from spt.io.tables import read_table, sniff
 from tests.support.spectra import giant
 
 
@@ -94,3 +103,71 @@ def test_vector_columns_of_a_fits_table_are_dropped(tmp_path: Path) -> None:
     frame, kind = read_table(path)
     assert kind == "fits" and list(frame.columns) == ["obsid", "snrg"]
     assert frame["snrg"].tolist() == [10.5, 20.0]
+
+
+# ---------------------------------------------------------------- files and tables
+def test_atomic_writes_make_every_missing_folder(tmp_path: Path) -> None:
+    """Bug: only the last folder made (a nested output path fails)."""
+    write_bytes(tmp_path / "a" / "b" / "c.txt", b"x")
+    assert (tmp_path / "a" / "b" / "c.txt").read_bytes() == b"x"
+
+
+def test_gzip_level_is_six(tmp_path: Path) -> None:
+    """Bug: another compression level: every published .gz file (and its checksum) changes."""
+    data = spectrum_to_bytes(giant(1, n=500), "B")
+    write_bytes(tmp_path / "s.fits.gz", data)
+    assert (tmp_path / "s.fits.gz").read_bytes() == gzip.compress(data, 6, mtime=0)
+    assert gzip.compress(data, 6, mtime=0) != gzip.compress(data, 7, mtime=0)
+
+
+def test_the_first_2048_bytes_tell_a_votable() -> None:
+    """Bug: the sniffed window moved: where the XML declaration starts decides the format."""
+    assert sniff(b" " * 2043 + b"<?xml version='1.0'?>") == "votable"
+    assert sniff(b" " * 2044 + b"<?xml version='1.0'?>") == "csv"
+
+
+VOTABLE = b"""<?xml version="1.0"?>
+<VOTABLE version="1.3">
+<RESOURCE><TABLE>
+<FIELD name="ra" ID="col1" datatype="double"/>
+<FIELD name="n" ID="col2" datatype="int"/>
+<FIELD name="k" ID="col3" datatype="long"/>
+<DATA><TABLEDATA>
+<TR><TD>1.5</TD><TD>3</TD><TD>7</TD></TR>
+<TR><TD>2.5</TD><TD></TD><TD>8</TD></TR>
+</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"""
+
+
+def test_votable_columns_by_name_masked_ints_as_nan_no_warnings(tmp_path: Path) -> None:
+    """Bugs: columns named by their IDs, a masked integer cell read as a number, numbers
+    turned to text; and no warning for a VOTable without a namespace."""
+    (tmp_path / "t.xml").write_bytes(VOTABLE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame, kind = read_table(tmp_path / "t.xml")
+    assert kind == "votable" and list(frame.columns) == ["ra", "n", "k"]
+    assert frame["ra"].dtype == np.float64 and frame["k"].dtype == np.int64
+    assert frame["n"].dtype == np.float64 and frame["n"][0] == 3.0 and np.isnan(frame["n"][1])
+    assert frame["k"].tolist() == [7, 8]
+
+
+def test_fits_table_numbers_stay_numbers(tmp_path: Path) -> None:
+    """Bugs: numeric columns read as text, integers made floats, a masked integer kept."""
+    table = Table({"x": [1.5, 2.5], "i": np.array([1, 2], np.int32), "s": ["a ", "b"]})
+    masked = Table({"m": np.ma.array([4, 5], mask=[False, True])}, masked=True)
+    table.write(tmp_path / "t.fits")
+    masked.write(tmp_path / "m.fits")
+    frame, _ = read_table(tmp_path / "t.fits")
+    assert frame["x"].dtype == np.float64 and frame["i"].dtype == np.int32
+    assert frame["s"].tolist() == ["a", "b"]
+    frame, _ = read_table(tmp_path / "m.fits")
+    assert frame["m"][0] == 4.0 and np.isnan(frame["m"][1])
+
+
+def test_a_large_csv_column_has_one_type(tmp_path: Path) -> None:
+    """Bug: the CSV parsed in chunks (low_memory): a column of numbers with a text value late
+    in a large file comes back half int, half str."""
+    text = "a,b\n" + "".join(f"{i},1\n" for i in range(270_000)) + "x,1\n"
+    (tmp_path / "big.csv").write_text(text)
+    frame, _ = read_table(tmp_path / "big.csv")
+    assert set(frame["a"].map(type)) == {str}

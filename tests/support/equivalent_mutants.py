@@ -17,6 +17,24 @@ _CHUNK = (
     "chunk size only bounds memory: numpy's Generator.integers gives the same indices "
     "in one call or in pieces of any size (checked for odd and even star counts)"
 )
+_LM = "spt/io/lamost.py::"
+_SCALED = _LM + "_scaled_image::"
+_BITPIX = "BITPIX is one of 8, 16, 32, 64, -32, -64 (_data_bytes refuses others)"
+_NONE = "which _read_fast's except turns into None (astropy reads the file) all the same"
+_PAD = "Header.tostring() pads to whole 2880-byte blocks, so the padding term is always 0"
+_LAZY = (
+    "the names (or tables) are collected by iterating the HDUList, which loads every HDU "
+    "inside the same try and warning filter as loading them at open does"
+)
+_FITS = "spt/catalog/fits.py::"
+_TG = "spt/catalog/targets.py::"
+_MEMORY = (
+    "memory bound only: the rows and their order, hence the file, are the same for any "
+    "value (test_catalog's streamed catalogue holds for one and for many buckets and chunks)"
+)
+_BY_NAME = "the frame's columns are read by name only: an extra index column is never read"
+_EMPTY_RANGE = "an empty shard's obsid range is never read: _clusters skips shards without rows"
+_SYM = "symmetric in its two arguments"
 _INDEX = "reset_index keeps the old index as a column that is never read (columns by name)"
 
 EQUIVALENT: dict[str, str] = {
@@ -67,6 +85,128 @@ EQUIVALENT: dict[str, str] = {
     ".fits.gz, .fits, .fit.gz, .fit, so no later suffix matches after the first",
     "spt/io/manifest.py::paths_for::strict=True -> strict=False": "both sequences are columns "
     "of one frame: always the same length",
+    _LM + "_ends_after_primary_header::len(header.tostring()) + -len(header.tostring()) % "
+    "FITS_BLOCK -> len(header.tostring()) - -len(header.tostring()) % FITS_BLOCK": _PAD,
+    _LM + "_ends_after_primary_header::-len(header.tostring()) -> len(header.tostring())": _PAD,
+    _LM + "_read_astropy::lazy_load_hdus=False -> lazy_load_hdus=True": _LAZY,
+    "spt/io/tables.py::_fits_frame::lazy_load_hdus=False -> lazy_load_hdus=True": _LAZY,
+    "spt/io/tables.py::_fits_frame::memmap=False -> memmap=True": "the file is a BytesIO, "
+    "which cannot be memory-mapped: astropy reads it into memory either way",
+    "spt/io/tables.py::_table_frame::strict=True -> strict=False": "text and mask both have "
+    "len(col) items",
+    _LM + "_parse_header::i + 3 -> i + 4": "the key is END only when card bytes 3-7 are "
+    "blanks, so the text from byte 3 or from byte 4 is blank alike",
+    _SCALED + "out -= np.uint64(1 << bits - 1) -> out += np.uint64(1 << bits - 1)": "adding "
+    "or subtracting 2**(bits-1) modulo 2**bits gives the same unsigned integers",
+    _LM + "_data_bytes::0 <= naxis <= 999 -> 0 <= naxis <= 1000": "no header can hold the "
+    "keyword NAXIS1000 (9 characters), so the order check refuses NAXIS = 1000 anyway",
+    "spt/io/tables.py::_votable_frame::warnings.simplefilter('ignore', VOWarning) -> pass": "with "
+    "verify='ignore' astropy's VOTable reader issues no VOWarning (vo_warn and warn_or_raise "
+    "return early; its vo_warn calls without a config are in the writers)",
+    _SCALED + "bitpix > 16 -> bitpix > 17": _BITPIX,
+    _SCALED + "bitpix > 0 -> bitpix >= 0": _BITPIX,
+    _SCALED + "bitpix > 0 -> bitpix > 1": _BITPIX,
+    _SCALED + "np.multiply(out, bscale, out) -> np.multiply(bscale, out, out)": "the product "
+    "is commutative and out= fixes its type",
+    _LM + "_table_columns::match is None or match.group(2) in 'PQ' -> match is None and "
+    "match.group(2) in 'PQ'": "an unmatched TFORM raises AttributeError at match.group, a P or "
+    "Q one KeyError at _TFORM_BYTES, " + _NONE,
+    _LM + "_table_columns::code not in _TFORM_DTYPE or repeat < 2 -> code not in _TFORM_DTYPE "
+    "and repeat < 2": "another type code raises KeyError at _TFORM_DTYPE[code], a repeat of 1 "
+    "fails _spectrum's shape check: the fast reader returns None either way",
+    _LM + "_table_columns::repeat < 2 -> repeat <= 2": "a COADD column of 2 values fails "
+    "_spectrum's shape check (n >= 10): the fast reader returns None either way",
+    _LM + "_table_columns::repeat < 2 -> repeat < 3": "as repeat <= 2",
+    _LM + "_read_fast::not hdus -> hdus [2]": "the default HDU names ('PRIMARY', '') are read "
+    "only to find COADD, COADD_B, COADD_R, which neither is",
+    _LM + "_read_fast::all(axes) -> any(axes)": "an image with an empty axis then has no rows "
+    "or no pixels: _read_layout_a or _spectrum raises and the fast reader returns None",
+    _LM + "_read_fast::'flux' not in rows or 'ivar' not in rows -> 'flux' not in rows and "
+    "'ivar' not in rows": "_spectrum's rows['flux'] or rows['ivar'] raises KeyError, " + _NONE,
+    _LM + "_primary_header::max(spec.n_pixels - 1, 1) -> max(1, spec.n_pixels - 1)": "max is "
+    "symmetric",
+    _LM + "spectrum_to_bytes::strict=True -> strict=False": "both tuples have six items",
+    _LM + "mask_no_value::np.isclose(values, NO_VALUE, rtol=0, atol=1e-06) -> np.isclose("
+    "NO_VALUE, values, rtol=0, atol=1e-06)": "with rtol=0 np.isclose is symmetric",
+    _LM + "mask_no_value::np.isclose(values, 99.0, rtol=0, atol=1e-06) -> np.isclose(99.0, "
+    "values, rtol=0, atol=1e-06)": "with rtol=0 np.isclose is symmetric",
+    # ---------------------------------------------------------------- spt.catalog
+    _FITS + "<module>::STAR_MERGE_ROWS = 100000 -> STAR_MERGE_ROWS = 100001": _MEMORY,
+    _FITS + "<module>::STAR_CHUNK_MIN = 500 -> STAR_CHUNK_MIN = 501": _MEMORY,
+    _FITS + "<module>::SPILL_ROWS = 200000 -> SPILL_ROWS = 200001": _MEMORY,
+    _FITS + "merge_fields::strict=True -> strict=False": "the two lists have the same names, "
+    "checked just above, so the same length",
+    _FITS + "merge_fields::max(x.width, y.width) -> max(y.width, x.width)": _SYM,
+    _FITS + "table_header::np.zeros(0, dtype=f.dtype) -> np.zeros(1, dtype=f.dtype)": "only "
+    "the header and record type are kept, and NAXIS2 is set to n_rows after (checked: the "
+    "header of a 1-row table is then the same bytes)",
+    _FITS + "write_tables::Path(path).parent.mkdir(parents=True, exist_ok=True) -> pass": "the "
+    "atomic_path just after makes the folder, parents too",
+    _FITS + "write_tables::parents=True -> parents=False": "as the dropped mkdir: atomic_path "
+    "has made the folders before",
+    _FITS + "gather::ignore_index=True -> ignore_index=False": "the frame is sorted by obsid "
+    "and its index reset right after",
+    _FITS + "_scan.flush::ignore_index=True -> ignore_index=False": "rows are picked by a "
+    "boolean array and their index is reset after",
+    _FITS + "_scan.flush::drop=True -> drop=False": _BY_NAME + " (mark_primary, combine_spectra)",
+    _FITS + "_scan::(0, -1) -> (1, -1)": _EMPTY_RANGE,
+    _FITS + "_scan::-1 -> 1 [1]": _EMPTY_RANGE,
+    _FITS + "_scan::-1 -> -2 [1]": _EMPTY_RANGE,
+    _FITS + "_scan:::0 -> :1": "the rows' frame is used only when no bucket has a star, so "
+    "every row is unusable (flagged or unpredicted), and one of them alone makes no star either",
+    _FITS + "_stars::max(STAR_CHUNK_MIN, STAR_MERGE_ROWS // n_buckets) -> max(STAR_MERGE_ROWS "
+    "// n_buckets, STAR_CHUNK_MIN)": _SYM,
+    _FITS + "_stars::merge_fields(fields, here, 'STARS') -> merge_fields(here, fields, "
+    "'STARS')": "both are combine_spectra's columns (same names): kinds and widths merge "
+    "symmetrically",
+    _FITS + "_stars::np.zeros(0, np.int64) -> np.zeros(1, np.int64)": "the list is empty only "
+    "when there is no row at all, and then no catalogue row looks it up",
+    _FITS + "_clusters::max(end, shard.hi) -> max(shard.hi, end)": _SYM,
+    _FITS + "_catalog_blocks::ignore_index=True -> ignore_index=False": "the rows are sorted "
+    "and their index reset right after",
+    _FITS + "_catalog_blocks::drop=True -> drop=False": _BY_NAME + " (records writes the "
+    "fields' columns)",
+    _FITS + "_catalog_blocks::f.name != 'primary' -> f.name == 'primary'": "records() converts "
+    "every column to its field's dtype anyway (float64 for kind f)",
+    _FITS + "_Rows.__init__::self._at = 0 -> self._at = 1": "never read before take() sets it "
+    "to 0 with the first chunk",
+    _FITS + "_Rows.take::min(self._at + n, len(self._head)) -> min(len(self._head), self._at "
+    "+ n)": _SYM,
+    _FITS + "_merged_stars::-1 -> -2": "the end marker only has to be a negative bucket",
+    _FITS + "_merged_stars::ignore_index=True -> ignore_index=False": "the block is written by "
+    "column (records); its index is never read",
+    _FITS + "write_catalog::max(1, math.ceil(total / bucket_bytes)) -> max(math.ceil(total / "
+    "bucket_bytes), 1)": _SYM,
+    _FITS + "file_md5::1 << 20 -> 2 << 20": "read size only: the digest of the same bytes",
+    _FITS + "file_md5::1 << 20 -> 1 << 21": "read size only: the digest of the same bytes",
+    "spt/catalog/predict.py::predict_targets::drop=True -> drop=False": _BY_NAME,
+    "spt/catalog/predict.py::_predict_chunk::strict=True -> strict=False": "the report has a "
+    "row per target, and the default reasons as many",
+    "spt/catalog/predict.py::header_targets::column != 'designation' -> column == "
+    "'designation'": "designation is set again two lines below, and ra, dec, snrg go through "
+    "pd.to_numeric, which reads None as NaN",
+    "spt/catalog/stars.py::star_buckets::n_buckets <= 1 -> n_buckets < 1": "a hash modulo 1 is "
+    "0 for every row, as the early return's zeros",
+    "spt/catalog/stars.py::combine_spectra::sort=True -> sort=False [1]": "the rows are sorted "
+    "by star just above (and head() does not sort)",
+    "spt/catalog/stars.py::combine_spectra::sort=True -> sort=False [2]": "reindexed to "
+    "first.index right after",
+    "spt/catalog/stars.py::combine_spectra::sort=True -> sort=False [3]": "reindexed to "
+    "first.index right after",
+    "spt/catalog/stars.py::combine_spectra::np.maximum(rel ** 2 - floor ** 2, _MIN_VARIANCE) -> "
+    "np.maximum(_MIN_VARIANCE, rel ** 2 - floor ** 2)": _SYM + " (NaN from either side)",
+    _TG + "<module>::CHUNK_ROWS = 200000 -> CHUNK_ROWS = 200001": "chunk size only bounds "
+    "memory: the same giants for any chunk_rows (tested with 2 and 100)",
+    _TG + "_csv_kind::gzipped = False -> gzipped = True": "returned only beside is_csv False, "
+    "when the flag is not used",
+    _TG + "_giants_from_csv::drop=True -> drop=False": "_with_columns keeps only TARGET_COLUMNS",
+    _TG + "shard_size_for::max(shard_size, -(-n_targets // max_shards)) -> max(-(-n_targets "
+    "// max_shards), shard_size)": _SYM,
+    _TG + "shard_names::max(1, -(-n_targets // shard_size)) -> max(-(-n_targets // "
+    "shard_size), 1)": _SYM,
+    _TG + "write_shards::out.mkdir(parents=True, exist_ok=True) -> pass": "write_csv's "
+    "atomic_path makes the folder (parents too) for the first shard, and there is always one; "
+    "the glob of a missing folder finds nothing",
     _ISO + "np.hypot(star['age_err'].to_numpy(float) / age, star['e_age_iso'] / iso_age) -> "
     "np.hypot(star['e_age_iso'] / iso_age, star['age_err'].to_numpy(float) / age)": "hypot is "
     "symmetric",
