@@ -503,8 +503,8 @@ def _catalog_blocks(
     time, with their ``primary`` column; counts rows, primaries, bad rows and flag bits."""
     for cluster in _clusters(shards):
         frame = pd.concat([_read_shard(s.path) for s in cluster], ignore_index=True)
-        if len(cluster) > 1:
-            frame = frame.sort_values("obsid", kind="stable").reset_index(drop=True)
+        # a single shard need not be in obsid order either (gather sorts every row)
+        frame = frame.sort_values("obsid", kind="stable").reset_index(drop=True)
         obsid = frame["obsid"].to_numpy(np.int64)
         if (np.diff(obsid) == 0).any():
             raise CatalogError(
