@@ -35,6 +35,27 @@ _MEMORY = (
 _BY_NAME = "the frame's columns are read by name only: an extra index column is never read"
 _EMPTY_RANGE = "an empty shard's obsid range is never read: _clusters skips shards without rows"
 _SYM = "symmetric in its two arguments"
+_SP = "spt/prep/spectra.py::"
+_LB = "spt/prep/labels.py::"
+_SIGN = "the sign of a hit is +1 or -1, never 0"
+_SCORE = (
+    "the score is 0.0 exactly when there is no hit and the region is None (a hit's "
+    "sigma is at least n_sigma > 0)"
+)
+_ONE_BLOCK = (
+    "_stream refuses an empty selection, so at least one block is appended and "
+    "the empty array is never made"
+)
+_DISPLAY = "the progress bar (to stderr) only"
+_CHUNKSIZE = "the process pool's map chunksize only: the same results in the same order"
+_THREADS = "BLAS threads inside the worker processes: speed only, the same arrays"
+_AN = "spt/prep/anomalies.py::"
+_OSC = _AN + "detect_oscillation::"
+_AFFINE = (
+    "an affine change of the abscissa spans the same quadratic polynomials: the QR "
+    "basis projects out the same trend"
+)
+_CLIP = "np.clip(a, lo, hi) is minimum(maximum(a, lo), hi): a and lo play the same part"
 _INDEX = "reset_index keeps the old index as a column that is never read (columns by name)"
 
 EQUIVALENT: dict[str, str] = {
@@ -130,6 +151,137 @@ EQUIVALENT: dict[str, str] = {
     "NO_VALUE, values, rtol=0, atol=1e-06)": "with rtol=0 np.isclose is symmetric",
     _LM + "mask_no_value::np.isclose(values, 99.0, rtol=0, atol=1e-06) -> np.isclose(99.0, "
     "values, rtol=0, atol=1e-06)": "with rtol=0 np.isclose is symmetric",
+    # ---------------------------------------------------------------- spt.prep
+    _SP + "resample::np.clip(np.searchsorted(x, g, side='right') - 1, 0, len(x) - 2) -> "
+    "np.clip(0, np.searchsorted(x, g, side='right') - 1, len(x) - 2)": _CLIP,
+    _SP + "resample::np.clip(w, 0.0, 1.0) -> np.clip(0.0, w, 1.0)": _CLIP,
+    _SP + "resample::np.clip(w, 0.0, 1.0) -> np.clip(w, 0.0, 2.0)": "w exceeds 1 only beyond "
+    "the last native pixel, where inside is False: flux and ivar 0 either way",
+    _SP + "resample::ok &= out_ivar > 0 -> ok |= out_ivar > 0": "out_ivar > 0 only where ok "
+    "already holds (it is 0 elsewhere by construction)",
+    _SP + "write_npz::16 * 2 ** 20 -> 17 * 2 ** 20": "read block size only: the same bytes",
+    _SP + "write_npz::2 ** 20 -> 2 * 20 [2]": "read block size only: the same bytes",
+    _SP + "write_npz::2 ** 20 -> 2 ** 21 [2]": "read block size only: the same bytes",
+    _SP + "check_readable::max(len(report), 1) -> max(1, len(report))": _SYM,
+    _SP + "<module>::(1980, 1, 1, 0, 0, 0) -> (1980, 1, 1, 0, 0, 1)": "zip stores seconds in "
+    "units of two: second 1 is written as 0",
+    _SP + "_MemoryArray.array::np.empty(self.shape, self.dtype) -> np.empty(self.dtype, "
+    "self.shape)": _ONE_BLOCK,
+    _SP + "preprocess_arrays::(0, grid.size) -> (1, grid.size)": _ONE_BLOCK,
+    _SP + "_stream::strict=True -> strict=False": "paths and ids are checked to have the same "
+    "length just above",
+    _SP + "_stream::not progress -> progress": _DISPLAY,
+    _SP + "_stream.collect::bar.update(size) -> pass": _DISPLAY,
+    _SP + "preprocess_files::progress=True -> progress=False": _DISPLAY,
+    _SP + "preprocess_arrays::progress=False -> progress=True": _DISPLAY,
+    _SP + "_stream::workers > 1 -> workers > 2": _CHUNKSIZE,
+    _SP + "_stream::max(1, len(chunk) // (4 * workers)) -> max(2, len(chunk) // (4 * "
+    "workers))": _CHUNKSIZE,
+    _SP + "_stream::4 * workers -> 5 * workers": _CHUNKSIZE,
+    _SP + "_mapper::(*initargs, True) -> (*initargs, False)": _THREADS,
+    _SP + "_init_worker::threadpool_limits(1) -> pass": _THREADS,
+    _SP + "_init_worker::threadpool_limits(1) -> threadpool_limits(2)": _THREADS,
+    _SP + "preprocess_one::np.where(ok, cont, 1.0) -> np.where(ok, cont, 2.0)": "safe is read "
+    "only where ok (both results are np.where(ok, ...))",
+    _SP + "read_npz_rows::min(n_rows, shape[0]) -> min(shape[0], n_rows)": _SYM,
+    _SP + "continuum::min(int(cfg['continuum_window_pix']), idx.size) -> min(idx.size, "
+    "int(cfg['continuum_window_pix']))": _SYM,
+    _AN + "outlier_hits::at[:, None] + _BASE_OFFSETS -> at[:, None] - _BASE_OFFSETS": "the "
+    "offsets are symmetric about 0 (-6..-3, 3..6): the same flank pixels",
+    _AN + "outlier_hits::strict=True -> strict=False": "one base per peak",
+    _AN + "outlier_hits::np.maximum(sigma, 1.4826 * mad) -> np.maximum(1.4826 * mad, sigma)": _SYM,
+    _OSC + "np.linspace(-1.0, 1.0, n_win) -> np.linspace(1.0, -1.0, n_win)": _AFFINE,
+    _OSC + "-1.0 -> -2.0": _AFFINE,
+    _OSC + "np.linspace(-1.0, 1.0, n_win) -> np.linspace(-1.0, 2.0, n_win)": _AFFINE,
+    _OSC + "np.clip(resid, -c['clip'] * scale, c['clip'] * scale) -> np.clip(-c['clip'] * "
+    "scale, resid, c['clip'] * scale)": _CLIP,
+    _OSC + "np.clip(np.searchsorted(lam, grid), 1, lam.size - 1) -> np.clip(1, "
+    "np.searchsorted(lam, grid), lam.size - 1)": _CLIP,
+    _OSC + "lam.size - 1 -> lam.size + 1": "the grid stops before lam[-1] (np.arange), so "
+    "searchsorted never exceeds lam.size - 1 and the upper bound is never used",
+    _OSC + "np.minimum(grid - lam[j - 1], lam[j] - grid) -> np.minimum(lam[j] - grid, grid - "
+    "lam[j - 1])": _SYM,
+    _OSC + "np.maximum(np.sum(resid ** 2, axis=1), 1e-300) -> np.maximum(1e-300, "
+    "np.sum(resid ** 2, axis=1))": _SYM,
+    _OSC + "max(1, round(c['smooth_aa'] / step)) -> max(round(c['smooth_aa'] / step), 1)": _SYM,
+    _OSC + "max(1, round(c['step_aa'] / step)) -> max(round(c['step_aa'] / step), 1)": _SYM,
+    _OSC + "np.where(bright, smooth, 1.0) -> np.where(bright, smooth, 2.0)": "the filled "
+    "values are where bright is False, and every window holding one is dropped (whole)",
+    _AN + "_pixel_edges::min(lo + 1, n - 1) -> min(n - 1, lo + 1)": _SYM,
+    _AN + "_pixel_edges::max(hi - 1, 0) -> max(0, hi - 1)": _SYM,
+    _AN + "detect_missing::max(best, width) -> max(width, best)": _SYM,
+    _AN + "detect_missing::min(hull[0], lo) -> min(lo, hull[0])": _SYM,
+    _AN + "detect_missing::max(hull[1], hi) -> max(hi, hull[1])": _SYM,
+    _AN + "detect_missing::np.where(finite, flux, 0) -> np.where(finite, flux, 1)": "the "
+    "filled pixels are the non-finite ones, empty anyway (~finite)",
+    _AN + "detect_missing::float(np.median(np.abs(flux[finite]))) if finite.any() else 0.0 -> "
+    "float(np.median(np.abs(flux[finite]))) if finite.any() else 1.0": "with no finite flux "
+    "every pixel is empty anyway (~finite)",
+    _AN + "detect_negative::min(region[0], lo) -> min(lo, region[0])": _SYM,
+    _AN + "detect_negative::max(region[1], hi) -> max(hi, region[1])": _SYM,
+    _AN + "detect_negative::sig > best -> sig >= best": "an equal significance leaves best "
+    "the same",
+    _AN + "detect_negative::med < 0 -> med <= 0": "usable pixels have non-zero flux and the "
+    "odd-sized median filter returns one of them: never exactly 0",
+    _AN + "_local_contrast::max(left.min(), right.min()) -> max(right.min(), left.min())": _SYM,
+    _AN + "_local_contrast::min(left.max(), right.max()) -> min(right.max(), left.max())": _SYM,
+    _AN + "_local_contrast::sign > 0 -> sign >= 0 [1]": _SIGN,
+    _AN + "_local_contrast::sign > 0 -> sign >= 0 [2]": _SIGN,
+    _AN + "shared_by_template::hit[1] > 0 -> hit[1] >= 0": _SIGN,
+    _AN + "apply_template::r[1] -> r[2] [1]": _SCORE,
+    _AN + "apply_template::r[1] -> r[2] [3]": _SCORE,
+    _AN + "apply_template::strict=True -> strict=False": "one flag per anomaly type",
+    "spt/prep/crossmatch.py::crossmatch::drop=True -> drop=False [2]": "the LAMOST rows are "
+    "taken by position and only the _LAMOST_KEEP columns are kept: an index column is never "
+    "read",
+    "spt/prep/features.py::_strata::-1 -> -2 [1]": "numpy reads any negative size in reshape "
+    "as the one unknown dimension",
+    "spt/prep/features.py::_strata::break -> continue": "with no finite row the ids stay 0 "
+    "and are all set to -1 below, however many columns follow",
+    "spt/prep/features.py::_strata::np.linspace(0, 1, n_bins + 1) -> np.linspace(1, 0, n_bins "
+    "+ 1)": "np.unique sorts the edges: the same bins",
+    "spt/prep/features.py::_strata::np.where(finite, col, 0.0) -> np.where(finite, col, "
+    "1.0)": "the filled rows are the non-finite ones, set to -1 below",
+    "spt/prep/features.py::split_indices::np.minimum(np.floor(cum * members.size + "
+    "rng.random()).astype(np.int64), members.size) -> np.minimum(members.size, "
+    "np.floor(cum * members.size + rng.random()).astype(np.int64))": _SYM,
+    "spt/prep/features.py::_weights::ivar > 0 -> ivar >= 0": "an ivar of 0 gives the weight "
+    "0 either way",
+    "spt/prep/features.py::_weights::np.median(row[row > 0]) if (row > 0).any() else 1.0 -> "
+    "np.median(row[row > 0]) if (row > 0).any() else 2.0": "a row without a positive weight "
+    "is all zeros, whatever it is divided by",
+    "spt/prep/features.py::_normal_matrices::chunk=1024 -> chunk=1025": "chunk size only "
+    "bounds memory: the rows are independent",
+    "spt/prep/features.py::projected_noise::draws < 1 or len(ivar) == 0 -> draws < 1 and "
+    "len(ivar) == 0": "with no draws or no spectra the loop writes nothing into the zeros",
+    "spt/prep/features.py::projected_noise::np.where(good, ivar, 1.0) -> np.where(good, ivar, "
+    "2.0)": "the filled values are where good is False, which the outer np.where sets to 0",
+    "spt/prep/features.py::projected_noise::np.where(good, 1.0 / np.sqrt(np.where(good, ivar, "
+    "1.0)), 0.0) -> np.where(good, 1.0 / np.sqrt(np.where(good, ivar, 1.0)), 1.0)": "masked "
+    "pixels have weight 0 in both projections, so their noise is multiplied by 0",
+    _SP + "check_spectrum::np.all(np.isfinite(wave)) -> np.any(np.isfinite(wave))": "a NaN "
+    "wavelength also makes np.diff(wave) > 0 False, which the same test requires",
+    _LB + "fit_age_mass_relation::max(sigma, 1e-12) -> max(1e-12, sigma)": _SYM,
+    _LB + "flag_label_outliers::max(sigma, 1e-12) -> max(1e-12, sigma)": _SYM,
+    _LB + "fit_age_mass_relation::np.array_equal(new, inlier) -> np.array_equal(inlier, new)": _SYM,
+    _LB + "fit_age_mass_relation::break -> continue": "once the inliers repeat, every further "
+    "pass refits the same stars and gets the same coefficients, residuals and inliers",
+    _LB + "fit_age_mass_relation::np.where(finite[:, None], X, 0.0) -> np.where(finite[:, "
+    "None], X, 1.0)": "the rows it fills are the non-finite ones, whose residual is set to NaN "
+    "by the np.where around it",
+    _LB + "flag_label_outliers::strict=True -> strict=False": "each row has one value per "
+    "LABEL_FLAGS column",
+    "spt/prep/select.py::rejection_table::strict=True -> strict=False [1]": "two columns of one "
+    "frame",
+    "spt/prep/select.py::rejection_table::strict=True -> strict=False [2]": "two columns of one "
+    "frame",
+    "spt/prep/select.py::rejection_table::ignore_index=True -> ignore_index=False": "the index "
+    "is never read (columns are set from arrays and lists) and is reset at the end",
+    "spt/prep/features.py::build_features::strict=True -> strict=False": "three splits, three "
+    "parts",
+    "spt/prep/features.py::fit_pca::min(n, p) -> min(p, n)": _SYM,
+    _SP + "_stream::max(1, len(chunk) // (4 * workers)) -> max(len(chunk) // (4 * workers), "
+    "1)": _SYM,
     # ---------------------------------------------------------------- spt.catalog
     _FITS + "<module>::STAR_MERGE_ROWS = 100000 -> STAR_MERGE_ROWS = 100001": _MEMORY,
     _FITS + "<module>::STAR_CHUNK_MIN = 500 -> STAR_CHUNK_MIN = 501": _MEMORY,
