@@ -780,18 +780,20 @@ def test_small_weights_seeds_and_messages(tmp_path) -> None:
     taken over zeros or only values above 1, the default seeds other than 0, an empty set's
     fill of the wrong length, a lone finite row put in stratum 0, six examples of repeated
     obsids."""
-    w = features._weights(np.array([[0.0, 1.0, 2.0, 3.0]]))
-    assert w.tolist() == [[0.0, 0.5, 1.0, 1.5]]
+    w = features._weights(np.array([[0.0, 1.0, 2.0, 3.0], [0.0, 0.5, 0.25, 0.0], [0.0] * 4]))
+    assert w[0].tolist() == [0.0, 0.5, 1.0, 1.5] and w[2].tolist() == [0.0] * 4
+    np.testing.assert_allclose(w[1], [0.0, 0.5 / 0.375, 0.25 / 0.375, 0.0])
     flux = np.array([[1.0, 2.0], [3.0, 4.0]])
     small = np.full((2, 2), 0.5)
     assert features.impute(flux, small, np.zeros(2)).tolist() == flux.tolist()
     assert features.impute_values(flux, small).tolist() == [2.0, 3.0]
     assert features.impute_values(np.zeros((0, 5)), np.zeros((0, 5))).tolist() == [1.0] * 5
     rng = np.random.default_rng(9)
-    X = 1 + 0.1 * rng.standard_normal((600, 40))
+    X = 1 + 0.1 * rng.standard_normal((100, 600))  # randomized SVD: the seed matters
     pca = features.fit_pca(X, 3)
     np.testing.assert_array_equal(pca.components_, features.fit_pca(X, 3, 0).components_)
-    noise = features.projected_noise(pca, np.full((2, 40), 0.5), 1, 0, "plain")
+    assert not np.array_equal(pca.components_, features.fit_pca(X, 3, 1).components_)
+    noise = features.projected_noise(pca, np.full((2, 600), 0.5), 1, 0, "plain")
     assert (np.abs(noise) > 0).all()
     lab = rng.uniform(1, 10, (30, 2))
     for a, b in zip(features.split_indices(30, lab), features.split_indices(30, lab, seed=0),

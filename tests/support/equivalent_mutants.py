@@ -115,6 +115,10 @@ EQUIVALENT: dict[str, str] = {
     "which cannot be memory-mapped: astropy reads it into memory either way",
     "spt/io/tables.py::_table_frame::strict=True -> strict=False": "text and mask both have "
     "len(col) items",
+    _LM + "_parse_header::pos + FITS_BLOCK -> pos - FITS_BLOCK [1]": "a header block cut "
+    "short leaves pos (and the data start) past the end of the file, so _read_fast's "
+    "pos != len(raw) returns None all the same (sizes are never negative), or the next pass "
+    "raises",
     _LM + "_parse_header::i + 3 -> i + 4": "the key is END only when card bytes 3-7 are "
     "blanks, so the text from byte 3 or from byte 4 is blank alike",
     _SCALED + "out -= np.uint64(1 << bits - 1) -> out += np.uint64(1 << bits - 1)": "adding "
@@ -250,6 +254,9 @@ EQUIVALENT: dict[str, str] = {
     "spt/prep/features.py::_weights::np.median(row[row > 0]) if (row > 0).any() else 1.0 -> "
     "np.median(row[row > 0]) if (row > 0).any() else 2.0": "a row without a positive weight "
     "is all zeros, whatever it is divided by",
+    "spt/prep/features.py::weighted_projection::X.shape[0] -> X.shape[1]": "the general path "
+    "gives the same (0, k) float32 array for no spectra (checked: weights, normal matrices "
+    "and solve all accept 0 rows)",
     "spt/prep/features.py::_normal_matrices::chunk=1024 -> chunk=1025": "chunk size only "
     "bounds memory: the rows are independent",
     "spt/prep/features.py::projected_noise::draws < 1 or len(ivar) == 0 -> draws < 1 and "
