@@ -39,12 +39,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-N_SURVEY = 11_100_139  # LAMOST DR10 v2.0 stellar low-resolution spectra
+import bench_catalog  # noqa: E402  (the shard chain's measurements, the config, N_SURVEY)
+from bench_catalog import N_SURVEY, _config  # noqa: E402
+
 OBSID0 = 10**9  # fake obsids start here (the mock's are below)
-
-
-def _config() -> dict:
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
 def _measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, str]:
@@ -275,8 +273,6 @@ def bench_chain(run: Path, n: int) -> None:
     """The shard chain's spectra per second per core beside its ceilings (bench_catalog): on
     400 and ``n`` spectra, each in a fresh process with imports and the model load, and the
     rate of the spectra between them (what a survey-scale shard of 10^4 spectra runs at)."""
-    import bench_catalog
-
     stages = bench_catalog._stages(run, 400)
     small, big = (bench_catalog._in_fresh_process(run, k, 1) for k in (400, n))
     steady = (big["n"] - small["n"]) / (big["wall_s"] - small["wall_s"])

@@ -468,12 +468,8 @@ def _main(args: argparse.Namespace, groups: list[str], work: Path, t_start: floa
         slots.append(slot)
     t = time.monotonic()
     kept = sum(r.mutant.key in earlier for r in results)
-    print(
-        f"running {len(to_run)} mutants ({kept} killed in {args.resume}, "
-        f"{len(results) - len(to_run) - kept} on lines no test runs)"
-        if args.resume
-        else f"running {len(to_run)} mutants ({len(results) - len(to_run)} on lines no test runs)"
-    )
+    idle = len(results) - len(to_run) - kept
+    print(f"running {len(to_run)} mutants ({kept} killed earlier, {idle} on lines no test runs)")
     run_all(to_run, slots, sources, durations, [], "mutants")
     print(f"mutants run in {time.monotonic() - t:.0f} s")
 

@@ -53,7 +53,8 @@ DEFAULT_MC_PASSES = PredictConfig.mc_passes
 # MC-dropout chunking: a bound on the largest activation of one batched forward pass. On one
 # CPU thread (a catalogue job), chunks whose largest activation is 5-10 MB ran at 65-67 % of the
 # matmul ceiling, 24 MB at 58 % and 40 MB or more below 50 % (they outgrow the cache); measured
-# with benchmarks/bench_model.py --threads 1 --sweep. Any chunk gives the same numbers.
+# with benchmarks/bench_model.py --threads 1 --sweep. The chunk moves only the last bits
+# (~1e-7 relative): the catalogue and `spt predict` use the same chunks.
 MC_ACTIVATION_BYTES = {"cpu": 10 * 2**20, "cuda": 2 * 2**30}
 
 
